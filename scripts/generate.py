@@ -1,0 +1,19 @@
+"""Sample text: ``python scripts/generate.py ckpt_path=<file> prompt="..." length=500``."""
+
+import sys
+
+import hydra
+from omegaconf import DictConfig
+
+from fast_weights.cli import entry_point
+from fast_weights.sample import sample
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
+@entry_point
+def main(cfg: DictConfig) -> None:
+    sample(cfg, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,23 @@
+"""Fetch or find the corpus and describe it: ``python scripts/prepare_data.py``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fast_weights.cli import entry_point
+from fast_weights.prepare import prepare
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
+@entry_point
+def main(cfg: DictConfig) -> None:
+    summary = prepare(cfg)
+    print(f"corpus      {summary['path']}: {summary['characters']:,} characters")
+    print(f"vocabulary  {summary['vocabulary_size']} characters")
+    print(
+        f"splits      train {summary['train_chars']:,}, val {summary['val_chars']:,}, "
+        f"test {summary['test_chars']:,}"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,18 @@
+"""Train a model: ``python scripts/train.py [overrides]``."""
+
+import hydra
+from omegaconf import DictConfig
+
+from fast_weights.cli import entry_point
+from fast_weights.train import train
+
+
+@hydra.main(version_base="1.3", config_path="../conf", config_name="train")
+@entry_point
+def main(cfg: DictConfig) -> float:
+    # Returned to Hydra, so that a sweeper can minimise it.
+    return train(cfg)["val/loss"]
+
+
+if __name__ == "__main__":
+    main()

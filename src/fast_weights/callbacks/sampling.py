@@ -1,0 +1,86 @@
+"""Writes generated text to TensorBoard and to a file while the model trains."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import lightning as L
+import torch
+from lightning.pytorch.loggers import TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
+
+from fast_weights.generation import check_prompt, generate
+
+log = logging.getLogger(__name__)
+
+
+class TextSampler(L.Callback):
+    """Every ``every_n_epochs`` validation epochs, samples text from the model.
+
+    The sample is logged to TensorBoard as text (tag ``samples``) and appended to ``path``.
+    Sampling uses its own random generator, so it never changes the training run.
+
+    Args:
+        prompt: the text the sample continues.
+        length: characters to generate after the prompt.
+        temperature: softmax temperature, above 0.
+        top_k: sample among the ``top_k`` most likely characters; ``None`` for all.
+        every_n_epochs: how many validation epochs between samples.
+        path: the text file the samples are appended to.
+        seed: seed of the sampler's random generator.
+    """
+
+    def __init__(
+        self,
+        prompt: str,
+        length: int,
+        temperature: float,
+        path: str,
+        top_k: int | None = None,
+        every_n_epochs: int = 1,
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        self.prompt = prompt
+        self.length = length
+        self.temperature = temperature
+        self.top_k = top_k
+        self.every_n_epochs = every_n_epochs
+        self.path = Path(path)
+        self.seed = seed
+        self._epochs_seen = 0
+
+    def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        check_prompt(self.prompt, pl_module.vocabulary)
+
+    def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.sanity_checking or trainer.state.fn != "fit":
+            return
+        self._epochs_seen += 1
+        if self._epochs_seen % self.every_n_epochs == 0:
+            self._sample(trainer, pl_module)
+
+    @rank_zero_only
+    def _sample(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        generator = torch.Generator().manual_seed(self.seed + trainer.global_step)
+        chars = generate(
+            pl_module.net,
+            pl_module.vocabulary,
+            self.prompt,
+            self.length,
+            temperature=self.temperature,
+            top_k=self.top_k,
+            generator=generator,
+        )
+        text = self.prompt + "".join(chars)
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                # Four leading spaces make a Markdown code block, which keeps the line breaks.
+                block = "\n".join("    " + line for line in text.splitlines())
+                logger.experiment.add_text("samples", block, global_step=step)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(f"=== epoch {trainer.current_epoch}, step {step} ===\n{text}\n\n")
+        log.info("Sample at step %d written to %s", step, self.path)
