@@ -1,0 +1,197 @@
+"""Contiguous train / validation / test splits of a character corpus."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+from collections import Counter
+from dataclasses import dataclass
+
+import lightning as L
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, RandomSampler
+
+from fast_weights.data.corpus import ensure_corpus, read_corpus
+from fast_weights.data.vocabulary import Vocabulary
+from fast_weights.errors import DataError
+
+log = logging.getLogger(__name__)
+
+IGNORE_INDEX = -100
+"""Target id of padding positions; the loss and the metrics skip it."""
+
+
+class RandomWindows(Dataset):
+    """Every window of ``seq_length + 1`` consecutive ids; item ``i`` starts at offset ``i``.
+
+    Returns ``(inputs, targets)``, each ``(seq_length,)``, the targets shifted by one.
+    """
+
+    def __init__(self, tokens: Tensor, seq_length: int) -> None:
+        self.tokens = tokens
+        self.seq_length = seq_length
+
+    def __len__(self) -> int:
+        return len(self.tokens) - self.seq_length
+
+    def __getitem__(self, offset: int) -> tuple[Tensor, Tensor]:
+        window = self.tokens[offset : offset + self.seq_length + 1]
+        return window[:-1], window[1:]
+
+
+class ConsecutiveWindows(Dataset):
+    """Non-overlapping windows that make every id but the first a target exactly once.
+
+    The last window is padded: inputs with id 0, targets with :data:`IGNORE_INDEX`.
+    Returns ``(inputs, targets)``, each ``(seq_length,)``.
+    """
+
+    def __init__(self, tokens: Tensor, seq_length: int) -> None:
+        self.tokens = tokens
+        self.seq_length = seq_length
+
+    def __len__(self) -> int:
+        return math.ceil((len(self.tokens) - 1) / self.seq_length)
+
+    def __getitem__(self, index: int) -> tuple[Tensor, Tensor]:
+        start = index * self.seq_length
+        inputs = self.tokens[start : start + self.seq_length]
+        targets = self.tokens[start + 1 : start + self.seq_length + 1]
+        pad = self.seq_length - len(targets)
+        inputs = torch.cat([inputs[: len(targets)], inputs.new_zeros(pad)])
+        targets = torch.cat([targets, targets.new_full((pad,), IGNORE_INDEX)])
+        return inputs, targets
+
+
+@dataclass(frozen=True)
+class SplitSizes:
+    """Characters in each split; together they are the whole corpus, in this order."""
+
+    train: int
+    val: int
+    test: int
+
+
+def split_sizes(total: int, val_fraction: float, test_fraction: float) -> SplitSizes:
+    """Sizes of the contiguous splits: train first, then validation, then test."""
+    val = round(total * val_fraction)
+    test = round(total * test_fraction)
+    return SplitSizes(train=total - val - test, val=val, test=test)
+
+
+class CharDataModule(L.LightningDataModule):
+    """A text file as contiguous splits of character ids.
+
+    The first ``train_fraction`` of the characters train, the next ``val_fraction`` validate
+    and the last ``test_fraction`` test; no held-out character is ever a training target.
+    Training batches are windows at random offsets of the training split, ``chars_per_epoch``
+    target characters an epoch; validation and test are one pass over every held-out character.
+
+    Args:
+        path: the corpus, a UTF-8 text file.
+        seq_length: characters per window (the model's ``seq_length``).
+        url: where to download the corpus from when ``path`` does not exist.
+        sha256: the checksum a download must have.
+        train_fraction, val_fraction, test_fraction: split sizes; they sum to 1.
+        batch_size: windows per batch.
+        chars_per_epoch: training target characters per epoch; ``None`` for the size of the
+            training split.
+        num_workers: data-loading worker processes.
+        vocabulary: a fixed vocabulary (from a checkpoint); characters it lacks are removed
+            from the corpus and reported. ``None`` builds one from the corpus.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        seq_length: int,
+        url: str | None = None,
+        sha256: str | None = None,
+        train_fraction: float = 0.9,
+        val_fraction: float = 0.05,
+        test_fraction: float = 0.05,
+        batch_size: int = 64,
+        chars_per_epoch: int | None = None,
+        num_workers: int = 0,
+        vocabulary: Vocabulary | None = None,
+    ) -> None:
+        super().__init__()
+        self.path = str(path)
+        self.seq_length = seq_length
+        self.url = url
+        self.sha256 = sha256
+        self.train_fraction = train_fraction
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.batch_size = batch_size
+        self.chars_per_epoch = chars_per_epoch
+        self.num_workers = num_workers
+        self.vocabulary = vocabulary
+        self.unknown_chars: Counter[str] = Counter()
+        self.splits: dict[str, Tensor] = {}
+
+    def prepare_data(self) -> None:
+        ensure_corpus(self.path, self.url, self.sha256)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.splits:
+            return
+        text = read_corpus(ensure_corpus(self.path, self.url, self.sha256))
+        if self.vocabulary is None:
+            self.vocabulary = Vocabulary.from_text(text)
+        missing = self.vocabulary.missing(text)
+        if missing:
+            self.unknown_chars = Counter(c for c in text if c not in self.vocabulary)
+            log.warning(
+                "%d characters of %s are not in the vocabulary and were removed: %r",
+                sum(self.unknown_chars.values()),
+                self.path,
+                "".join(missing),
+            )
+            text = "".join(c for c in text if c in self.vocabulary)
+        tokens = self.vocabulary.encode(text)
+
+        sizes = split_sizes(len(tokens), self.val_fraction, self.test_fraction)
+        train, val, test = torch.split(tokens, [sizes.train, sizes.val, sizes.test])
+        self._check_split("training", train, self.seq_length + 1)
+        self._check_split("validation", val, 2)
+        self._check_split("test", test, 2)
+        self.splits = {"train": train, "val": val, "test": test}
+
+    def _check_split(self, name: str, tokens: Tensor, needed: int) -> None:
+        if len(tokens) < needed:
+            raise DataError(
+                f"the {name} split of {self.path} has {len(tokens)} characters, fewer than the "
+                f"{needed} it needs with model.seq_length={self.seq_length}; use a longer corpus, "
+                "larger split fractions or a shorter seq_length"
+            )
+
+    @property
+    def sizes(self) -> SplitSizes:
+        """Characters per split, after :meth:`setup`."""
+        return SplitSizes(*(len(self.splits[name]) for name in ("train", "val", "test")))
+
+    def train_dataloader(self) -> DataLoader:
+        windows = RandomWindows(self.splits["train"], self.seq_length)
+        chars = self.chars_per_epoch or len(self.splits["train"])
+        sampler = RandomSampler(
+            windows, replacement=True, num_samples=max(1, chars // self.seq_length)
+        )
+        return self._loader(windows, sampler=sampler)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader(ConsecutiveWindows(self.splits["val"], self.seq_length))
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader(ConsecutiveWindows(self.splits["test"], self.seq_length))
+
+    def _loader(self, dataset: Dataset, sampler: RandomSampler | None = None) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_size,
+            sampler=sampler,
+            num_workers=self.num_workers,
+            persistent_workers=self.num_workers > 0,
+        )
