@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point
+from fast_weights.cli import entry_point, quote_text_overrides
 from fast_weights.sample import sample
 
 
@@ -16,4 +16,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_text_overrides(sys.argv, ("prompt",))
     main()

@@ -1,9 +1,11 @@
 """Train a model: ``python scripts/train.py [overrides]``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point
+from fast_weights.cli import entry_point, quote_text_overrides
 from fast_weights.train import train
 
 
@@ -15,4 +17,5 @@ def main(cfg: DictConfig) -> float:
 
 
 if __name__ == "__main__":
+    sys.argv = quote_text_overrides(sys.argv, ("sampling.prompt",))
     main()

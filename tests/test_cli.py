@@ -60,12 +60,12 @@ def test_train_then_evaluate_then_generate(trained_run) -> None:
     assert f"{scored['val/loss']:.4f}" in evaluated.stdout
 
     generated = run_script(
-        "generate.py", f"ckpt_path={ckpt}", "prompt=First Citizen", "length=30", cwd=cwd
+        "generate.py", f"ckpt_path={ckpt}", "prompt=First, Citizen", "length=30", cwd=cwd
     )
     assert generated.returncode == 0, generated.stderr[-2000:]
     (gen_run,) = (cwd / "outputs" / "generate" / "runs").iterdir()
     text = (gen_run / "samples.txt").read_text()
-    assert text.startswith("First Citizen") and len(text.rstrip("\n")) >= 13 + 30 - 1
+    assert text.startswith("First, Citizen") and len(text.rstrip("\n")) >= 14 + 30 - 1
     assert text.strip() in generated.stdout
 
 

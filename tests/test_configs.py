@@ -9,6 +9,7 @@ import pytest
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
+from fast_weights.cli import quote_text_overrides
 from fast_weights.config_checks import check_config
 from fast_weights.data import CharDataModule
 from fast_weights.errors import ConfigError
@@ -141,3 +142,19 @@ def test_missing_checkpoint_path_is_named(make_config) -> None:
     cfg = make_config("evaluate")
     with pytest.raises(ConfigError, match="ckpt_path is missing"):
         check_config(cfg, "evaluate")
+
+
+@pytest.mark.parametrize(
+    "prompt",
+    ["To be, or not to be", "O'er the hill", "end\\", "a\\'b", "[1,2]", "key=value", ""],
+    ids=["commas", "quote", "trailing-backslash", "escaped-quote", "list-like", "equals", "empty"],
+)
+def test_free_text_overrides_reach_the_config_verbatim(make_config, prompt: str) -> None:
+    (override,) = quote_text_overrides([f"prompt={prompt}"], ("prompt",))
+    cfg = make_config("generate", ["ckpt_path=x.ckpt", override])
+    assert cfg.prompt == prompt
+
+
+def test_already_quoted_overrides_are_left_alone() -> None:
+    args = ["prompt='To be, or not'", "length=5", "seed=1"]
+    assert quote_text_overrides(args, ("prompt",)) == args
