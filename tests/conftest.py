@@ -39,8 +39,7 @@ def corpus(tmp_path: Path) -> Path:
 # Settings that make a training run take a second or two on a CPU.
 TINY = [
     "model.seq_length=16",
-    "model.embed_dim=8",
-    "model.hidden_size=16",
+    "model.d_model=16",
     "data.batch_size=8",
     "data.chars_per_epoch=640",
     "trainer.max_epochs=2",

@@ -134,3 +134,6 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
     for job, seq_length in zip(jobs, (8, 16), strict=True):
         assert f"model.seq_length={seq_length}" in (job / ".hydra" / "overrides.yaml").read_text()
         assert (job / "metrics.json").is_file()
+    summary = (sweep / "summary.md").read_text().splitlines()
+    assert summary[2].startswith("| 0 | model.seq_length=8 ")
+    assert summary[3].startswith("| 1 | model.seq_length=16 ")

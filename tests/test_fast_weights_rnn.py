@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from fast_weights.models import FastWeightsLayer, FastWeightsLM
+from fast_weights.models import CharLM
+from fast_weights.models.fast_weights_rnn import FastWeightsLayer
 
 ATOL = 1e-10  # float64 agreement between two forms of the same computation
 
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 def make_layer(inner_steps: int = 2, memory: str = "matrix", seed: int = 0) -> FastWeightsLayer:
     torch.manual_seed(seed)
     layer = FastWeightsLayer(
-        input_size=5, hidden_size=8, decay=0.9, fast_lr=0.4, inner_steps=inner_steps, memory=memory
+        d_model=8, decay=0.9, fast_lr=0.4, inner_steps=inner_steps, memory=memory
     )
     with torch.no_grad():  # a non-trivial W, so that the test does not hinge on 0.05·I
         layer.recurrent.weight.add_(0.1 * torch.randn(8, 8))
@@ -23,7 +24,7 @@ def make_layer(inner_steps: int = 2, memory: str = "matrix", seed: int = 0) -> F
 
 
 def reference_step(layer: FastWeightsLayer, x, h, fast):
-    """One step written straight from the equations, for a single example: x (5,), h (8,)."""
+    """One step written straight from the equations, for a single example: x (8,), h (8,)."""
     slow = layer.recurrent.weight @ h + layer.input_proj.weight @ x + layer.input_proj.bias
     hs = torch.relu(slow)
     for _ in range(layer.inner_steps):
@@ -38,7 +39,7 @@ def reference_step(layer: FastWeightsLayer, x, h, fast):
 @pytest.mark.parametrize("inner_steps", [1, 3])
 def test_matrix_form_matches_the_equations(steps: int, inner_steps: int) -> None:
     layer = make_layer(inner_steps)
-    inputs = torch.randn(3, steps, 5, dtype=torch.double)
+    inputs = torch.randn(3, steps, 8, dtype=torch.double)
     outputs, (h_last, fast_last) = layer(inputs)
     for b in range(3):
         h, fast = torch.zeros(8, dtype=torch.double), torch.zeros(8, 8, dtype=torch.double)
@@ -53,10 +54,10 @@ def test_matrix_form_matches_the_equations(steps: int, inner_steps: int) -> None
 @pytest.mark.parametrize("with_start_state", [False, True], ids=["zero-state", "carried-state"])
 def test_attention_form_equals_matrix_form(steps: int, with_start_state: bool) -> None:
     layer = make_layer()
-    inputs = torch.randn(2, steps, 5, dtype=torch.double, requires_grad=True)
+    inputs = torch.randn(2, steps, 8, dtype=torch.double, requires_grad=True)
     state = None
     if with_start_state:
-        _, state = layer(torch.randn(2, 4, 5, dtype=torch.double))
+        _, state = layer(torch.randn(2, 4, 8, dtype=torch.double))
         state = tuple(part.detach().requires_grad_() for part in state)
     leaves = [inputs, *(state or ())]
 
@@ -82,7 +83,7 @@ def test_attention_form_equals_matrix_form(steps: int, with_start_state: bool) -
 @pytest.mark.parametrize("memory", ["matrix", "attention"])
 def test_segments_carry_state(memory: str) -> None:
     layer = make_layer(memory=memory)
-    inputs = torch.randn(2, 11, 5, dtype=torch.double)
+    inputs = torch.randn(2, 11, 8, dtype=torch.double)
     whole, (h, fast) = layer(inputs)
     first, state = layer(inputs[:, :4])
     second, (h2, fast2) = layer(inputs[:, 4:], state)
@@ -96,10 +97,10 @@ def test_each_example_has_its_own_memory(memory: str) -> None:
     """Changing other examples of the batch never changes an example's outputs; with layer
     norm over the batch, or a memory summed over it, it would."""
     layer = make_layer(memory=memory)
-    inputs = torch.randn(4, 9, 5, dtype=torch.double)
+    inputs = torch.randn(4, 9, 8, dtype=torch.double)
     outputs, (_, fast) = layer(inputs)
     changed = inputs.clone()
-    changed[1:] = 10 * torch.randn(3, 9, 5, dtype=torch.double)
+    changed[1:] = 10 * torch.randn(3, 9, 8, dtype=torch.double)
     outputs_changed, (_, fast_changed) = layer(changed)
     torch.testing.assert_close(outputs_changed[0], outputs[0], atol=ATOL, rtol=0)
     torch.testing.assert_close(fast_changed[0], fast[0], atol=ATOL, rtol=0)
@@ -115,20 +116,19 @@ def test_layer_norm_is_over_hidden_features() -> None:
 
 
 def test_slow_weights_start_near_a_scaled_identity() -> None:
-    layer = FastWeightsLayer(input_size=3, hidden_size=6)
+    layer = FastWeightsLayer(d_model=6)
     torch.testing.assert_close(layer.recurrent.weight.detach(), 0.05 * torch.eye(6))
 
 
 def test_unknown_memory_form_is_refused() -> None:
     with pytest.raises(ValueError, match=r"memory='dense'.*'matrix', 'attention'"):
-        FastWeightsLayer(input_size=3, hidden_size=6, memory="dense")
+        FastWeightsLayer(d_model=6, memory="dense")
 
 
-def make_model(memory: str = "matrix") -> FastWeightsLM:
+def make_model(memory: str = "matrix") -> CharLM:
     torch.manual_seed(1)
-    model = FastWeightsLM(
-        vocab_size=11, seq_length=12, embed_dim=6, hidden_size=10, num_layers=2, memory=memory
-    )
+    mixer = {"name": "fast_weights_rnn", "memory": memory}
+    model = CharLM(vocab_size=11, seq_length=12, mixer=mixer, d_model=10, num_layers=2)
     return model.double().eval()
 
 

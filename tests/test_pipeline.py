@@ -62,8 +62,7 @@ def test_training_beats_a_count_bigram_on_held_out_text(make_config) -> None:
         "train",
         [
             *TINY,
-            "model.hidden_size=32",
-            "model.embed_dim=16",
+            "model.d_model=32",
             "data.chars_per_epoch=4000",
             "optimizer.lr=1e-2",
         ],

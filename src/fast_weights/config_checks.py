@@ -98,14 +98,25 @@ DATA = [
 
 MODEL = [
     integer("model.seq_length", 1),
-    integer("model.embed_dim", 1),
-    integer("model.hidden_size", 1),
+    integer("model.d_model", 1),
     integer("model.num_layers", 1),
-    integer("model.inner_steps", 1),
-    number("model.decay", 0, 1),
-    number("model.fast_lr", 0),
+    number("model.mlp_ratio", 0),
     number("model.dropout", 0, 1, high_open=True),
-    choice("model.memory", ("matrix", "attention")),
+    text("model.mixer.name"),
+    # Options of some mixers only; each is checked where the chosen mixer has it.
+    integer("model.mixer.heads", 1, optional=True),
+    integer("model.mixer.head_dim", 1, optional=True),
+    integer("model.mixer.chunk_size", 1, optional=True),
+    integer("model.mixer.inner_steps", 1, optional=True),
+    Rule(
+        "model.mixer.decay",
+        "a number in [0, 1]",
+        lambda v: _is_number(v) and 0 <= v <= 1,
+        optional=True,
+    ),
+    Rule(
+        "model.mixer.fast_lr", "a number >= 0", lambda v: _is_number(v) and v >= 0, optional=True
+    ),
 ]
 
 OPTIMISATION = [

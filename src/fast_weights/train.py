@@ -65,14 +65,16 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
     )
     params = sum(p.numel() for p in module.parameters())
-    log.info("Model %s with %d parameters", cfg.model._target_, params)
+    log.info("Model with mixer %s: %d parameters", cfg.model.mixer.name, params)
 
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
     callbacks = instantiate_group(cfg.get("callbacks"))
     if not loggers:  # the learning-rate monitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
     trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    fit_started = time.perf_counter()
     trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    fit_seconds = time.perf_counter() - fit_started
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
     scored = {"ckpt_path": best or None, "weights_only": True, "datamodule": datamodule}
@@ -92,6 +94,8 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         epochs=trainer.current_epoch,
         steps=trainer.global_step,
         wall_time_s=round(time.perf_counter() - started, 1),
+        # Training throughput over the whole fit, its validation passes included.
+        train_chars_per_s=round(module.chars_trained / fit_seconds),
     )
     atomic_write_json(output_dir / "metrics.json", metrics)
     _log_hparams(loggers, cfg, metrics)

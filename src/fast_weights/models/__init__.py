@@ -1,6 +1,6 @@
 """Fast-weight language models and the Lightning module that trains them."""
 
-from fast_weights.models.fast_weights_rnn import FastWeightsLayer
-from fast_weights.models.language_model import FastWeightsLM
+from fast_weights.models.language_model import CharLM
+from fast_weights.models.mixers import MIXERS, Mixer
 
-__all__ = ["FastWeightsLM", "FastWeightsLayer"]
+__all__ = ["MIXERS", "CharLM", "Mixer"]

@@ -32,18 +32,20 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from fast_weights.models.mixers.base import Mixer
+
 LayerState = tuple[Tensor, Tensor]
 """``(h, A)`` of one layer: ``h`` is ``(batch, hidden)``, ``A`` is ``(batch, hidden, hidden)``."""
 
 MEMORY_FORMS = ("matrix", "attention")
 
 
-class FastWeightsLayer(nn.Module):
-    """One fast-weights recurrent layer.
+class FastWeightsLayer(Mixer):
+    """One fast-weights recurrent layer; its input ``x(t)`` and state ``h(t)`` both have
+    ``d_model`` features, and ``A`` is ``d_model × d_model`` per example.
 
     Args:
-        input_size: features of ``x(t)``.
-        hidden_size: features of ``h(t)``; ``A`` is ``hidden_size × hidden_size`` per example.
+        d_model: features of ``x(t)`` and of ``h(t)``.
         decay: ``λ`` in ``[0, 1]``, how much of the fast memory survives one step.
         fast_lr: ``η > 0``, the weight of each new outer product in the fast memory.
         inner_steps: ``S ≥ 1``, the number of inner-loop refinements of each new state.
@@ -53,8 +55,7 @@ class FastWeightsLayer(nn.Module):
 
     def __init__(
         self,
-        input_size: int,
-        hidden_size: int,
+        d_model: int,
         decay: float = 0.95,
         fast_lr: float = 0.5,
         inner_steps: int = 1,
@@ -64,22 +65,22 @@ class FastWeightsLayer(nn.Module):
         super().__init__()
         if memory not in MEMORY_FORMS:
             raise ValueError(f"memory={memory!r} is not supported; choose one of {MEMORY_FORMS}")
-        self.hidden_size = hidden_size
+        self.d_model = d_model
         self.decay = decay
         self.fast_lr = fast_lr
         self.inner_steps = inner_steps
         self.memory = memory
 
-        self.input_proj = nn.Linear(input_size, hidden_size)  # C, with the layer's bias
-        self.recurrent = nn.Linear(hidden_size, hidden_size, bias=False)  # W
-        self.norm = nn.LayerNorm(hidden_size)  # over the hidden features, learned gain and bias
+        self.input_proj = nn.Linear(d_model, d_model)  # C, with the layer's bias
+        self.recurrent = nn.Linear(d_model, d_model, bias=False)  # W
+        self.norm = nn.LayerNorm(d_model)  # over the hidden features, learned gain and bias
         with torch.no_grad():
-            self.recurrent.weight.copy_(slow_init * torch.eye(hidden_size))
+            self.recurrent.weight.copy_(slow_init * torch.eye(d_model))
 
     def initial_state(self, batch_size: int, like: Tensor) -> LayerState:
         """The zero state ``(h(0), A(0))``, with the dtype and device of ``like``."""
-        h = like.new_zeros(batch_size, self.hidden_size)
-        fast = like.new_zeros(batch_size, self.hidden_size, self.hidden_size)
+        h = like.new_zeros(batch_size, self.d_model)
+        fast = like.new_zeros(batch_size, self.d_model, self.d_model)
         return h, fast
 
     def forward(
@@ -88,7 +89,7 @@ class FastWeightsLayer(nn.Module):
         """Runs the recurrence over a sequence.
 
         Args:
-            inputs: ``(batch, time, input_size)``.
+            inputs: ``(batch, time, d_model)``.
             state: ``(h, A)`` to continue from; zeros when ``None``.
 
         Returns:

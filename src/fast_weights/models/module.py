@@ -20,10 +20,10 @@ from torchmetrics.text import Perplexity
 from fast_weights.data.datamodule import IGNORE_INDEX
 from fast_weights.data.vocabulary import Vocabulary
 from fast_weights.errors import CheckpointError
-from fast_weights.models.language_model import FastWeightsLM, ModelState
+from fast_weights.models.language_model import CharLM, ModelState
 
 MODELS: dict[str, type[nn.Module]] = {
-    "fast_weights.models.FastWeightsLM": FastWeightsLM,
+    "fast_weights.models.CharLM": CharLM,
 }
 """The model classes a config or a checkpoint may name in ``_target_``; no other is built."""
 
@@ -79,6 +79,7 @@ class CharLanguageModel(L.LightningModule):
             {stage: Perplexity(ignore_index=IGNORE_INDEX) for stage in ("val", "test")}
         )
         self.val_loss_best = MinMetric()
+        self.chars_trained = 0  # target characters of the training steps of this process
 
     def forward(self, tokens: Tensor, state: ModelState | None = None) -> tuple[Tensor, Any]:
         """Logits ``(batch, time, vocab)`` for ids ``(batch, time)``, and the final state."""
@@ -96,6 +97,7 @@ class CharLanguageModel(L.LightningModule):
         inputs, targets = batch  # (B, T) each
         logits, _ = self(inputs)
         loss = self._loss(logits, targets)
+        self.chars_trained += targets.numel()
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/bpc", loss / LN2, on_step=True, on_epoch=False)
         return loss

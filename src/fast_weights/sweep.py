@@ -1,0 +1,72 @@
+"""A Hydra callback that tabulates the jobs of a sweep once they have all run."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import yaml
+from hydra.experimental.callback import Callback
+from omegaconf import DictConfig
+
+from fast_weights.io import atomic_write_text
+
+log = logging.getLogger(__name__)
+
+COLUMNS = {
+    "params": "params",
+    "steps": "steps",
+    "train_chars_per_s": "train chars/s",
+    "val/loss": "val loss",
+    "val/bpc": "val bpc",
+    "val/acc": "val acc",
+    "test/loss": "test loss",
+    "wall_time_s": "wall s",
+}
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
+    if isinstance(value, int):
+        return f"{value:,}"
+    return "–" if value is None else str(value)
+
+
+def summarize(sweep_dir: Path) -> str:
+    """A Markdown table of every job folder under ``sweep_dir``: its overrides and the
+    figures of its ``metrics.json`` (or ``no metrics.json`` where the job did not finish)."""
+    jobs = sorted(
+        (path for path in sweep_dir.iterdir() if path.is_dir() and path.name.isdigit()),
+        key=lambda path: int(path.name),
+    )
+    header = ["job", "overrides", *COLUMNS.values()]
+    lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
+    for job in jobs:
+        overrides_file = job / ".hydra" / "overrides.yaml"
+        overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
+        metrics_file = job / "metrics.json"
+        if metrics_file.exists():
+            metrics = json.loads(metrics_file.read_text())
+            cells = [_cell(metrics.get(key)) for key in COLUMNS]
+        else:
+            cells = ["no metrics.json"] + ["–"] * (len(COLUMNS) - 1)
+        lines.append("| " + " | ".join([job.name, " ".join(overrides or []), *cells]) + " |")
+    return "\n".join(lines) + "\n"
+
+
+class SweepSummary(Callback):
+    """Writes ``summary.md`` into the sweep folder at the end of a multirun and logs it."""
+
+    def __init__(self, filename: str = "summary.md") -> None:
+        self.filename = filename
+
+    def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        sweep_dir = Path(config.hydra.sweep.dir)
+        if not sweep_dir.is_dir():
+            return
+        table = summarize(sweep_dir)
+        atomic_write_text(sweep_dir / self.filename, table)
+        log.info("Sweep summary (%s):\n%s", sweep_dir / self.filename, table)
