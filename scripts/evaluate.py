@@ -1,9 +1,11 @@
 """Score a checkpoint: ``python scripts/evaluate.py ckpt_path=<file> [data.path=<text>]``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point
+from fast_weights.cli import entry_point, preflight
 from fast_weights.evaluate import evaluate, format_results
 
 
@@ -14,4 +16,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    preflight("evaluate", sys.argv)
     main()

@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point, quote_text_overrides
+from fast_weights.cli import entry_point, preflight, quote_text_overrides
 from fast_weights.sample import sample
 
 
@@ -17,4 +17,5 @@ def main(cfg: DictConfig) -> None:
 
 if __name__ == "__main__":
     sys.argv = quote_text_overrides(sys.argv, ("prompt",))
+    preflight("generate", sys.argv)
     main()

@@ -1,9 +1,11 @@
 """Held-out loss of count-based models: ``python scripts/ngram_baselines.py [data.path=...]``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point
+from fast_weights.cli import entry_point, preflight
 from fast_weights.config_checks import check_config
 from fast_weights.data import CharDataModule
 from fast_weights.ngram import ngram_loss, uniform_loss
@@ -33,4 +35,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    preflight("prepare", sys.argv)
     main()

@@ -1,9 +1,11 @@
 """Fetch or find the corpus and describe it: ``python scripts/prepare_data.py``."""
 
+import sys
+
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point
+from fast_weights.cli import entry_point, preflight
 from fast_weights.prepare import prepare
 
 
@@ -20,4 +22,5 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    preflight("prepare", sys.argv)
     main()

@@ -5,7 +5,7 @@ import sys
 import hydra
 from omegaconf import DictConfig
 
-from fast_weights.cli import entry_point, quote_text_overrides
+from fast_weights.cli import entry_point, preflight, quote_text_overrides
 from fast_weights.train import train
 
 
@@ -18,4 +18,5 @@ def main(cfg: DictConfig) -> float:
 
 if __name__ == "__main__":
     sys.argv = quote_text_overrides(sys.argv, ("sampling.prompt",))
+    preflight("train", sys.argv)
     main()

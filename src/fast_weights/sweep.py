@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +38,7 @@ def _cell(value: Any) -> str:
 
 def summarize(sweep_dir: Path) -> str:
     """A Markdown table of every job folder under ``sweep_dir``: its overrides and the
-    figures of its ``metrics.json`` (or ``no metrics.json`` where the job did not finish)."""
+    figures of its ``metrics.json``, or why it failed (its ``failure.json``)."""
     jobs = sorted(
         (path for path in sweep_dir.iterdir() if path.is_dir() and path.name.isdigit()),
         key=lambda path: int(path.name),
@@ -47,18 +48,24 @@ def summarize(sweep_dir: Path) -> str:
     for job in jobs:
         overrides_file = job / ".hydra" / "overrides.yaml"
         overrides = yaml.safe_load(overrides_file.read_text()) if overrides_file.exists() else []
-        metrics_file = job / "metrics.json"
+        metrics_file, failure_file = job / "metrics.json", job / "failure.json"
         if metrics_file.exists():
             metrics = json.loads(metrics_file.read_text())
             cells = [_cell(metrics.get(key)) for key in COLUMNS]
         else:
-            cells = ["no metrics.json"] + ["–"] * (len(COLUMNS) - 1)
+            failure = json.loads(failure_file.read_text()) if failure_file.exists() else {}
+            reason = failure.get("error", "no metrics.json").replace("|", "/")
+            cells = [f"failed: {reason}"] + ["–"] * (len(COLUMNS) - 1)
         lines.append("| " + " | ".join([job.name, " ".join(overrides or []), *cells]) + " |")
     return "\n".join(lines) + "\n"
 
 
 class SweepSummary(Callback):
-    """Writes ``summary.md`` into the sweep folder at the end of a multirun and logs it."""
+    """Writes ``summary.md`` into the sweep folder at the end of a multirun and logs it.
+
+    A failed job does not stop the others (see :func:`fast_weights.cli.entry_point`); if any
+    failed, the sweep ends with exit status 1 once the summary is written.
+    """
 
     def __init__(self, filename: str = "summary.md") -> None:
         self.filename = filename
@@ -70,3 +77,7 @@ class SweepSummary(Callback):
         table = summarize(sweep_dir)
         atomic_write_text(sweep_dir / self.filename, table)
         log.info("Sweep summary (%s):\n%s", sweep_dir / self.filename, table)
+        failed = sorted(path.parent.name for path in sweep_dir.glob("*/failure.json"))
+        if failed:
+            log.error("error: %d job(s) failed: %s", len(failed), ", ".join(failed))
+            sys.exit(1)

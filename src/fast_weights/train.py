@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import logging
+import platform
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -13,8 +17,17 @@ from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from omegaconf import DictConfig, OmegaConf
 
+from fast_weights import __version__
+from fast_weights.checkpointing import (
+    AtomicCheckpointIO,
+    InterruptCheckpoint,
+    check_compatible,
+    find_last_checkpoint,
+    read_checkpoint,
+)
 from fast_weights.config_checks import check_config
 from fast_weights.data import CharDataModule
+from fast_weights.errors import CheckpointError, TrainingDiverged
 from fast_weights.io import atomic_write_json
 from fast_weights.models.module import CharLanguageModel
 from fast_weights.plotting import plot_loss_curves
@@ -32,18 +45,39 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     return [instantiate(entry) for entry in group.values() if entry and "_target_" in entry]
 
 
+def resolve_resume(ckpt_path: str | None, runs_dir: Path) -> Path | None:
+    """The checkpoint to resume from: ``None``, a file, or ``"last"`` for the newest run's
+    ``last.ckpt`` under ``runs_dir``."""
+    if ckpt_path is None:
+        return None
+    if ckpt_path == "last":
+        found = find_last_checkpoint(runs_dir)
+        if found is None:
+            raise CheckpointError(
+                f"ckpt_path=last, but no run under {runs_dir} has checkpoints/last.ckpt"
+            )
+        return found
+    return Path(ckpt_path)
+
+
 def train(cfg: DictConfig) -> dict[str, Any]:
     """Trains the model that ``cfg`` describes and returns the final held-out metrics.
 
-    Writes into ``cfg.paths.output_dir``: ``vocab.json``, the checkpoints, the TensorBoard
-    events, ``metrics.json`` and ``loss_curves.png``.
+    Writes into ``cfg.paths.output_dir``: ``vocab.json``, ``environment.json``, the
+    checkpoints, the TensorBoard events, ``metrics.json`` and ``loss_curves.png``. With
+    ``ckpt_path`` set it resumes that checkpoint's run, exactly where it stopped.
     """
     check_config(cfg, "train")
     started = time.perf_counter()
     output_dir = Path(cfg.paths.output_dir)
+    resume = resolve_resume(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / cfg.task_name / "runs")
+    checkpoint = read_checkpoint(resume) if resume else None
     L.seed_everything(cfg.seed, workers=True)
+    write_environment(output_dir / "environment.json", cfg.seed)
 
-    datamodule: CharDataModule = instantiate(cfg.data, seq_length=cfg.model.seq_length)
+    datamodule: CharDataModule = instantiate(
+        cfg.data, seq_length=cfg.model.seq_length, seed=cfg.seed
+    )
     datamodule.prepare_data()
     datamodule.setup("fit")
     datamodule.vocabulary.save(output_dir / "vocab.json")
@@ -58,8 +92,12 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         sizes.test,
     )
 
+    net = OmegaConf.to_container(cfg.model, resolve=True)
+    if checkpoint is not None:
+        check_compatible(checkpoint, resume, net, datamodule.vocabulary.chars)
+        log.info("Resuming %s at step %d", resume, checkpoint.get("global_step", 0))
     module = CharLanguageModel(
-        net=OmegaConf.to_container(cfg.model, resolve=True),
+        net=net,
         vocabulary=datamodule.vocabulary.chars,
         optimizer=instantiate(cfg.optimizer),
         scheduler=instantiate(cfg.scheduler) if cfg.get("scheduler") else None,
@@ -67,13 +105,21 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     params = sum(p.numel() for p in module.parameters())
     log.info("Model with mixer %s: %d parameters", cfg.model.mixer.name, params)
 
-    loggers: list[Logger] = instantiate_group(cfg.get("logger"))
-    callbacks = instantiate_group(cfg.get("callbacks"))
-    if not loggers:  # the learning-rate monitor has nowhere to write without a logger
-        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
-    trainer: L.Trainer = instantiate(cfg.trainer, callbacks=callbacks, logger=loggers or False)
+    trainer, loggers = build_trainer(
+        cfg, resume_step=checkpoint.get("global_step", 0) if checkpoint else None
+    )
     fit_started = time.perf_counter()
-    trainer.fit(module, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"), weights_only=True)
+    try:
+        trainer.fit(
+            module,
+            datamodule=datamodule,
+            ckpt_path=str(resume) if resume else None,
+            weights_only=True,
+        )
+    except TrainingDiverged as err:
+        last = trainer.checkpoint_callback.last_model_path if trainer.checkpoint_callback else ""
+        kept = f"; the last checkpoint, saved before it, is {last}" if last else ""
+        raise TrainingDiverged(f"{err}{kept}") from None
     fit_seconds = time.perf_counter() - fit_started
 
     best = trainer.checkpoint_callback.best_model_path if trainer.checkpoint_callback else ""
@@ -109,6 +155,67 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         metrics["wall_time_s"],
     )
     return metrics
+
+
+def build_trainer(cfg: DictConfig, resume_step: int | None) -> tuple[L.Trainer, list[Logger]]:
+    """The trainer of ``cfg``: its callbacks and loggers, atomic checkpoint writes, and a
+    checkpoint on SIGINT or SIGTERM. A resumed run's TensorBoard history drops whatever the
+    interrupted run logged after ``resume_step``, so that the curves continue without overlap.
+    """
+    loggers: list[Logger] = []
+    for entry in (cfg.get("logger") or {}).values():
+        if not entry or "_target_" not in entry:
+            continue
+        is_tensorboard = entry._target_.endswith("TensorBoardLogger")
+        extra = {"purge_step": resume_step} if is_tensorboard and resume_step else {}
+        loggers.append(instantiate(entry, **extra))
+    callbacks = [*instantiate_group(cfg.get("callbacks")), InterruptCheckpoint()]
+    if not loggers:  # the learning-rate monitor has nowhere to write without a logger
+        callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    trainer = instantiate(
+        cfg.trainer,
+        callbacks=callbacks,
+        logger=loggers or False,
+        plugins=[AtomicCheckpointIO()],
+    )
+    return trainer, loggers
+
+
+def write_environment(path: Path, seed: int) -> None:
+    """Records what a rerun needs to match this run: seed, versions and git revision."""
+    root = Path(__file__).resolve().parents[2]
+    try:
+        revision = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+        dirty = bool(
+            subprocess.run(
+                ["git", "status", "--porcelain", "--untracked-files=no"],
+                cwd=root,
+                capture_output=True,
+                text=True,
+                timeout=10,
+            ).stdout.strip()
+        )
+    except (OSError, subprocess.SubprocessError):
+        revision, dirty = "", False
+    versions = {
+        name: importlib.metadata.version(name)
+        for name in ("torch", "lightning", "hydra-core", "omegaconf", "torchmetrics")
+    }
+    atomic_write_json(
+        path,
+        {
+            "seed": seed,
+            "fast_weights": __version__,
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+            "packages": versions,
+            "git_revision": revision or None,
+            "git_dirty": dirty if revision else None,
+            "command": sys.argv,
+        },
+    )
 
 
 def _log_hparams(loggers: list[Logger], cfg: DictConfig, metrics: dict[str, Any]) -> None:

@@ -6,12 +6,13 @@ import logging
 import math
 import os
 from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, RandomSampler
+from torch.utils.data import DataLoader, Dataset, Sampler
 
 from fast_weights.data.corpus import ensure_corpus, read_corpus
 from fast_weights.data.vocabulary import Vocabulary
@@ -65,6 +66,63 @@ class ConsecutiveWindows(Dataset):
         return inputs, targets
 
 
+class EpochSampler(Sampler[int]):
+    """Random window offsets, drawn afresh each epoch from the seed and the epoch number alone.
+
+    Because an epoch's order depends on nothing else, a run resumed from a checkpoint sees
+    exactly the windows an uninterrupted run would: ``position`` says, when an epoch's
+    iteration starts, which epoch it is and how many of its batches are already done, and
+    those are skipped.
+
+    Args:
+        num_windows: number of valid offsets; offsets are drawn with replacement.
+        num_samples: offsets per epoch.
+        seed: seed of the draws.
+        batch_size: windows per batch, to turn done batches into done offsets.
+        position: returns ``(epoch, batches_done)``; without it epochs count from 0.
+    """
+
+    def __init__(
+        self,
+        num_windows: int,
+        num_samples: int,
+        seed: int,
+        batch_size: int,
+        position: Callable[[], tuple[int, int]] | None = None,
+    ) -> None:
+        self.num_windows = num_windows
+        self.num_samples = num_samples
+        self.seed = seed
+        self.batch_size = batch_size
+        self.position = position
+        self._next_epoch = 0
+
+    def __len__(self) -> int:
+        return self.num_samples
+
+    def __iter__(self) -> Iterator[int]:
+        epoch, batches_done = self.position() if self.position else (self._next_epoch, 0)
+        self._next_epoch = epoch + 1
+        generator = torch.Generator().manual_seed((self.seed << 20) + epoch)
+        offsets = torch.randint(self.num_windows, (self.num_samples,), generator=generator)
+        yield from offsets[batches_done * self.batch_size :].tolist()
+
+
+class ResumableLoader(DataLoader):
+    """The training loader. Its :class:`EpochSampler` makes a resumed epoch exact; the state
+    methods tell Lightning so, and check that the resumed run draws with the same seed."""
+
+    def state_dict(self) -> dict[str, int]:
+        return {"seed": self.sampler.seed}
+
+    def load_state_dict(self, state: dict[str, int]) -> None:
+        if state.get("seed") != self.sampler.seed:
+            raise DataError(
+                f"the checkpoint's training windows were drawn with seed={state.get('seed')}, "
+                f"this run has seed={self.sampler.seed}; resume with the same seed"
+            )
+
+
 @dataclass(frozen=True)
 class SplitSizes:
     """Characters in each split; together they are the whole corpus, in this order."""
@@ -101,6 +159,7 @@ class CharDataModule(L.LightningDataModule):
         num_workers: data-loading worker processes.
         vocabulary: a fixed vocabulary (from a checkpoint); characters it lacks are removed
             from the corpus and reported. ``None`` builds one from the corpus.
+        seed: seed of the training windows' offsets (see :class:`EpochSampler`).
     """
 
     def __init__(
@@ -116,6 +175,7 @@ class CharDataModule(L.LightningDataModule):
         chars_per_epoch: int | None = None,
         num_workers: int = 0,
         vocabulary: Vocabulary | None = None,
+        seed: int = 0,
     ) -> None:
         super().__init__()
         self.path = str(path)
@@ -129,6 +189,7 @@ class CharDataModule(L.LightningDataModule):
         self.chars_per_epoch = chars_per_epoch
         self.num_workers = num_workers
         self.vocabulary = vocabulary
+        self.seed = seed
         self.unknown_chars: Counter[str] = Counter()
         self.splits: dict[str, Tensor] = {}
 
@@ -176,10 +237,20 @@ class CharDataModule(L.LightningDataModule):
     def train_dataloader(self) -> DataLoader:
         windows = RandomWindows(self.splits["train"], self.seq_length)
         chars = self.chars_per_epoch or len(self.splits["train"])
-        sampler = RandomSampler(
-            windows, replacement=True, num_samples=max(1, chars // self.seq_length)
+        sampler = EpochSampler(
+            num_windows=len(windows),
+            num_samples=max(1, chars // self.seq_length),
+            seed=self.seed,
+            batch_size=self.batch_size,
+            position=self._training_position if self.trainer is not None else None,
         )
-        return self._loader(windows, sampler=sampler)
+        return self._loader(windows, sampler=sampler, loader_class=ResumableLoader)
+
+    def _training_position(self) -> tuple[int, int]:
+        """The epoch that is starting and how many of its batches are done (after a resume)."""
+        assert self.trainer is not None
+        done = self.trainer.fit_loop.epoch_loop.batch_progress.current.completed
+        return self.trainer.current_epoch, done
 
     def val_dataloader(self) -> DataLoader:
         return self._loader(ConsecutiveWindows(self.splits["val"], self.seq_length))
@@ -187,11 +258,18 @@ class CharDataModule(L.LightningDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader(ConsecutiveWindows(self.splits["test"], self.seq_length))
 
-    def _loader(self, dataset: Dataset, sampler: RandomSampler | None = None) -> DataLoader:
-        return DataLoader(
+    def _loader(
+        self,
+        dataset: Dataset,
+        sampler: Sampler | None = None,
+        loader_class: type[DataLoader] = DataLoader,
+    ) -> DataLoader:
+        return loader_class(
             dataset,
             batch_size=self.batch_size,
             sampler=sampler,
             num_workers=self.num_workers,
             persistent_workers=self.num_workers > 0,
+            # Its own generator, so that loading never draws from the global random state.
+            generator=torch.Generator().manual_seed(self.seed),
         )

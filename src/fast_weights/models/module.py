@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import pickle
-import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -17,9 +15,11 @@ from torchmetrics import MeanMetric, MinMetric
 from torchmetrics.classification import MulticlassAccuracy
 from torchmetrics.text import Perplexity
 
+from fast_weights import __version__
+from fast_weights.checkpointing import FORMAT, RECORD, read_checkpoint
 from fast_weights.data.datamodule import IGNORE_INDEX
 from fast_weights.data.vocabulary import Vocabulary
-from fast_weights.errors import CheckpointError
+from fast_weights.errors import CheckpointError, TrainingDiverged
 from fast_weights.models.language_model import CharLM, ModelState
 
 MODELS: dict[str, type[nn.Module]] = {
@@ -79,6 +79,7 @@ class CharLanguageModel(L.LightningModule):
             {stage: Perplexity(ignore_index=IGNORE_INDEX) for stage in ("val", "test")}
         )
         self.val_loss_best = MinMetric()
+        self.val_loss_best.persistent(True)  # survives a resume, in the checkpoint
         self.chars_trained = 0  # target characters of the training steps of this process
 
     def forward(self, tokens: Tensor, state: ModelState | None = None) -> tuple[Tensor, Any]:
@@ -89,14 +90,15 @@ class CharLanguageModel(L.LightningModule):
         """Mean cross-entropy over the positions whose target is not padding."""
         return F.cross_entropy(logits.flatten(0, 1), targets.flatten(), ignore_index=IGNORE_INDEX)
 
-    def on_train_start(self) -> None:
-        # The sanity check's validation must not count as the best epoch.
-        self.val_loss_best.reset()
-
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         inputs, targets = batch  # (B, T) each
         logits, _ = self(inputs)
         loss = self._loss(logits, targets)
+        if not torch.isfinite(loss):
+            raise TrainingDiverged(
+                f"the training loss became {loss.item()} at step {self.global_step}; "
+                "try a lower optimizer.lr or trainer.gradient_clip_val"
+            )
         self.chars_trained += targets.numel()
         self.log("train/loss", loss, on_step=True, on_epoch=False, prog_bar=True)
         self.log("train/bpc", loss / LN2, on_step=True, on_epoch=False)
@@ -128,14 +130,32 @@ class CharLanguageModel(L.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         values = self._eval_epoch_end("val")
-        self.val_loss_best.update(values["val/loss"])
-        self.log("val/loss_best", self.val_loss_best.compute())
+        if not self.trainer.sanity_checking:  # a sanity check is no epoch
+            self.val_loss_best.update(values["val/loss"])
+            self.log("val/loss_best", self.val_loss_best.compute())
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
 
     def on_test_epoch_end(self) -> None:
         self._eval_epoch_end("test")
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        bad = [name for name, p in self.named_parameters() if not torch.isfinite(p).all()]
+        if bad:
+            raise TrainingDiverged(f"not saving a checkpoint: non-finite weights in {bad[:3]}")
+        checkpoint[RECORD] = {"format": FORMAT, "version": __version__}
+        # The global random state (dropout) at this point, so that a resumed run continues it.
+        checkpoint["rng"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng"]["cuda"] = torch.cuda.get_rng_state_all()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        states = checkpoint.get("rng", {})
+        if "torch" in states:
+            torch.set_rng_state(states["torch"])
+        if "cuda" in states and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(states["cuda"])
 
     def configure_optimizers(self) -> Any:
         if self.optimizer_factory is None:
@@ -153,28 +173,20 @@ class CharLanguageModel(L.LightningModule):
 
 
 def load_checkpoint(path: str | os.PathLike, map_location: str = "cpu") -> CharLanguageModel:
-    """The model of a Lightning checkpoint, loaded without unpickling any code.
+    """The model of a checkpoint, loaded without unpickling any code (see
+    :func:`~fast_weights.checkpointing.read_checkpoint`).
 
     Raises:
         CheckpointError: the file is missing, unreadable, or not a checkpoint of this project.
     """
-    if os.path.isdir(path):
-        raise CheckpointError(f"ckpt_path={path} is a directory; expected a .ckpt file")
-    try:
-        checkpoint = torch.load(path, map_location=map_location, weights_only=True)
-    except FileNotFoundError:
-        raise CheckpointError(f"ckpt_path={path} does not exist") from None
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
-        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise CheckpointError(f"cannot load checkpoint {path}: {reason}") from None
-
+    checkpoint = read_checkpoint(path)
     try:
         hparams = checkpoint["hyper_parameters"]
         module = CharLanguageModel(net=hparams["net"], vocabulary=hparams["vocabulary"])
         module.load_state_dict(checkpoint["state_dict"])
+    except CheckpointError:
+        raise
     except (KeyError, TypeError, ValueError, RuntimeError) as err:
-        if isinstance(err, CheckpointError):
-            raise
         reason = str(err).strip().splitlines()[0]
-        raise CheckpointError(f"{path} is not a checkpoint of this project: {reason}") from None
-    return module.eval()
+        raise CheckpointError(f"{path} does not hold a model of this project: {reason}") from None
+    return module.to(map_location).eval()

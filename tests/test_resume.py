@@ -1,0 +1,162 @@
+"""Crash and resume: a run killed part-way and resumed ends exactly where an uninterrupted run
+ends; checkpoints are written atomically; a signal leaves a checkpoint behind."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from fast_weights.checkpointing import AtomicCheckpointIO
+from fast_weights.errors import CheckpointError
+from fast_weights.train import train
+from tests.conftest import TINY, small_corpus_text
+
+ROOT = Path(__file__).resolve().parents[1]
+
+# Long enough to be killed part-way (300 steps), with a checkpoint every 4 steps.
+RESUMABLE = [
+    *[o for o in TINY if not o.startswith(("data.chars_per_epoch", "trainer.max_epochs"))],
+    "data.chars_per_epoch=12800",
+    "trainer.max_epochs=3",
+    "callbacks.model_checkpoint.every_n_train_steps=4",
+    "sampling.every_n_epochs=1",
+]
+
+
+def start_training(cwd: Path, *overrides: str) -> subprocess.Popen:
+    corpus = cwd / "corpus.txt"
+    if not corpus.exists():
+        corpus.write_text(small_corpus_text(), encoding="utf-8")
+    return subprocess.Popen(
+        [sys.executable, str(ROOT / "scripts" / "train.py"), f"data.path={corpus}", *overrides],
+        cwd=cwd,
+        env={**os.environ, "PYTHONWARNINGS": "ignore"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def finish(process: subprocess.Popen) -> tuple[int, str]:
+    _, stderr = process.communicate(timeout=300)
+    return process.returncode, stderr
+
+
+def only_run_folder(cwd: Path) -> Path:
+    (run,) = (cwd / "outputs" / "train" / "runs").iterdir()
+    return run
+
+
+def final_weights(run: Path) -> dict[str, torch.Tensor]:
+    checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
+    return checkpoint["state_dict"]
+
+
+def wait_for_checkpoint(run_parent: Path, process: subprocess.Popen, step: int) -> None:
+    """Waits until a ``last.ckpt`` of at least ``step`` steps exists."""
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        for last in run_parent.glob("*/checkpoints/last.ckpt"):
+            try:
+                saved = torch.load(last, weights_only=True)["global_step"]
+            except Exception:  # being replaced right now
+                continue
+            if saved >= step:
+                return
+        time.sleep(0.02)
+    raise AssertionError("the run never wrote the checkpoint the test waits for")
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    cwd = tmp_path_factory.mktemp("uninterrupted")
+    code, stderr = finish(start_training(cwd, *RESUMABLE))
+    assert code == 0, stderr[-3000:]
+    return only_run_folder(cwd)
+
+
+def assert_same_run(run: Path, reference: Path) -> None:
+    metrics = json.loads((run / "metrics.json").read_text())
+    expected = json.loads((reference / "metrics.json").read_text())
+    for key in ("val/loss", "val/acc", "test/loss", "test/acc", "val/loss_best", "steps"):
+        assert metrics[key] == expected[key], key  # bit for bit on the CPU
+    weights, expected_weights = final_weights(run), final_weights(reference)
+    assert weights.keys() == expected_weights.keys()
+    for name, tensor in expected_weights.items():
+        assert torch.equal(weights[name], tensor), name
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, uninterrupted) -> None:
+    process = start_training(tmp_path, *RESUMABLE)
+    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=40)
+    process.send_signal(signal.SIGKILL)
+    process.wait(timeout=60)
+    assert process.returncode == -signal.SIGKILL
+
+    killed_at = torch.load(
+        only_run_folder(tmp_path) / "checkpoints" / "last.ckpt", weights_only=True
+    )["global_step"]
+    code, stderr = finish(start_training(tmp_path, *RESUMABLE, "ckpt_path=last"))
+    assert code == 0, stderr[-3000:]
+    assert f"at step {killed_at}" in stderr
+
+    run = only_run_folder(tmp_path)  # the resumed run went on in the same folder
+    assert_same_run(run, uninterrupted)
+    assert len(list((run / "tensorboard").glob("events.out.tfevents.*"))) >= 2
+
+
+@pytest.mark.slow
+def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path: Path, uninterrupted) -> None:
+    process = start_training(tmp_path, *RESUMABLE)
+    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=8)
+    process.send_signal(signal.SIGTERM)
+    code, stderr = finish(process)
+    assert code == 128 + signal.SIGTERM, stderr[-3000:]
+    (line,) = [line for line in stderr.splitlines() if "error: stopped by SIGTERM" in line]
+    assert "ckpt_path=last" in line
+    run = only_run_folder(tmp_path)
+    assert not (run / "metrics.json").exists()
+
+    code, stderr = finish(start_training(tmp_path, *RESUMABLE, "ckpt_path=last"))
+    assert code == 0, stderr[-3000:]
+    assert_same_run(only_run_folder(tmp_path), uninterrupted)
+
+
+def test_resuming_into_another_model_is_refused(make_config, tmp_path: Path) -> None:
+    first = make_config("train", TINY)
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    other = make_config("train", [*TINY, "model.d_model=24", f"ckpt_path={last}"], run="other")
+    with pytest.raises(CheckpointError, match=r"model.d_model is 16 in the checkpoint, 24 here"):
+        train(other)
+
+
+def test_resume_last_without_any_run_is_refused(make_config) -> None:
+    cfg = make_config("train", [*TINY, "ckpt_path=last"])
+    with pytest.raises(CheckpointError, match="ckpt_path=last, but no run under"):
+        train(cfg)
+
+
+class Unpicklable:
+    def __reduce__(self):
+        raise RuntimeError("cannot be saved")
+
+
+def test_a_failed_save_leaves_the_previous_checkpoint_whole(tmp_path: Path) -> None:
+    path = tmp_path / "last.ckpt"
+    io = AtomicCheckpointIO()
+    io.save_checkpoint({"state_dict": {"w": torch.ones(3)}}, path)
+    before = path.read_bytes()
+    with pytest.raises(RuntimeError, match="cannot be saved"):
+        io.save_checkpoint({"state_dict": {"w": torch.zeros(3)}, "bad": Unpicklable()}, path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.ckpt"]
