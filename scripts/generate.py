@@ -6,12 +6,14 @@ import hydra
 from omegaconf import DictConfig
 
 from fast_weights.cli import entry_point, preflight, quote_text_overrides
-from fast_weights.sample import sample
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="generate")
 @entry_point
 def main(cfg: DictConfig) -> None:
+    # Imported here, so that a bad command line is refused before torch is loaded.
+    from fast_weights.sample import sample
+
     sample(cfg, sys.stdout)
 
 

@@ -6,12 +6,14 @@ import hydra
 from omegaconf import DictConfig
 
 from fast_weights.cli import entry_point, preflight
-from fast_weights.prepare import prepare
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="prepare")
 @entry_point
 def main(cfg: DictConfig) -> None:
+    # Imported here, so that a bad command line is refused before torch is loaded.
+    from fast_weights.prepare import prepare
+
     summary = prepare(cfg)
     print(f"corpus      {summary['path']}: {summary['characters']:,} characters")
     print(f"vocabulary  {summary['vocabulary_size']} characters")

@@ -6,12 +6,14 @@ import hydra
 from omegaconf import DictConfig
 
 from fast_weights.cli import entry_point, preflight, quote_text_overrides
-from fast_weights.train import train
 
 
 @hydra.main(version_base="1.3", config_path="../conf", config_name="train")
 @entry_point
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
+    # Imported here, so that a bad command line is refused before torch is loaded.
+    from fast_weights.train import train
+
     # Returned to Hydra, so that a sweeper can minimise it.
     return train(cfg)["val/loss"]
 

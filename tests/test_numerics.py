@@ -40,15 +40,15 @@ def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_good_checkpoint(
             *TINY,
             "callbacks.model_checkpoint.every_n_train_steps=2",
             "+callbacks.poison._target_=tests.test_numerics.PoisonWeights",
-            "+callbacks.poison.step=5",
+            "+callbacks.poison.step=7",
         ],
     )
-    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 5.*last checkpoint"):
+    with pytest.raises(TrainingDiverged, match=r"loss became nan at step 7.*last checkpoint"):
         train(cfg)
     run = Path(cfg.paths.output_dir)
     assert not (run / "metrics.json").exists()
     checkpoint = torch.load(run / "checkpoints" / "last.ckpt", weights_only=True)
-    assert checkpoint["global_step"] == 4
+    assert checkpoint["global_step"] == 6
     assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
     load_checkpoint(run / "checkpoints" / "last.ckpt")
 

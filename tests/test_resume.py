@@ -97,7 +97,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
 @pytest.mark.slow
 def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, uninterrupted) -> None:
     process = start_training(tmp_path, *RESUMABLE)
-    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=40)
+    # Step-interval saves start after the first validation (step 100): 104 is mid-epoch.
+    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=104)
     process.send_signal(signal.SIGKILL)
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
@@ -115,13 +116,16 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, uninte
 
 
 @pytest.mark.slow
-def test_sigterm_saves_a_checkpoint_and_the_run_resumes(tmp_path: Path, uninterrupted) -> None:
+@pytest.mark.parametrize("number", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_a_checkpoint_and_the_run_resumes(
+    tmp_path: Path, uninterrupted, number: signal.Signals
+) -> None:
     process = start_training(tmp_path, *RESUMABLE)
-    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=8)
-    process.send_signal(signal.SIGTERM)
+    wait_for_checkpoint(tmp_path / "outputs" / "train" / "runs", process, step=104)
+    process.send_signal(number)
     code, stderr = finish(process)
-    assert code == 128 + signal.SIGTERM, stderr[-3000:]
-    (line,) = [line for line in stderr.splitlines() if "error: stopped by SIGTERM" in line]
+    assert code == 128 + number, stderr[-3000:]
+    (line,) = [line for line in stderr.splitlines() if f"error: stopped by {number.name}" in line]
     assert "ckpt_path=last" in line
     run = only_run_folder(tmp_path)
     assert not (run / "metrics.json").exists()

@@ -19,11 +19,10 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from fast_weights.checkpointing import find_last_checkpoint
 from fast_weights.config_checks import check_config
 from fast_weights.errors import ConfigError, TrainingStopped, UserInputError
 from fast_weights.io import atomic_write_json
-from fast_weights.models.language_model import build_mixer
+from fast_weights.runs import find_last_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +68,9 @@ def preflight(config_name: str, argv: list[str]) -> None:
             cfg = compose(config_name=config_name, overrides=overrides)
         check_config(cfg, config_name)
         _check_writable(cfg.paths.log_dir)
-        if config_name == "train":  # the mixer checks its own options
+        if config_name == "train":  # the mixer checks its own options (this imports torch)
+            from fast_weights.models.language_model import build_mixer
+
             build_mixer(OmegaConf.to_container(cfg.model.mixer), cfg.model.d_model, 1)
     except (HydraException, OmegaConfBaseException, UserInputError) as err:
         message = " ".join(str(err).split())  # Hydra's messages span several lines

@@ -16,24 +16,20 @@ from fast_weights.io import atomic_write_text
 
 log = logging.getLogger(__name__)
 
-COLUMNS = {
-    "params": "params",
-    "steps": "steps",
-    "train_chars_per_s": "train chars/s",
-    "val/loss": "val loss",
-    "val/bpc": "val bpc",
-    "val/acc": "val acc",
-    "test/loss": "test loss",
-    "wall_time_s": "wall s",
+COLUMNS = {  # metrics.json key: (heading, format)
+    "params": ("params", "{:,}"),
+    "steps": ("steps", "{:,}"),
+    "train_chars_per_s": ("train chars/s", "{:,}"),
+    "val/loss": ("val loss", "{:.4f}"),
+    "val/bpc": ("val bpc", "{:.4f}"),
+    "val/acc": ("val acc", "{:.4f}"),
+    "test/loss": ("test loss", "{:.4f}"),
+    "wall_time_s": ("wall s", "{:.1f}"),
 }
 
 
-def _cell(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:.4f}" if abs(value) < 100 else f"{value:,.0f}"
-    if isinstance(value, int):
-        return f"{value:,}"
-    return "–" if value is None else str(value)
+def _cell(key: str, value: Any) -> str:
+    return "–" if value is None else COLUMNS[key][1].format(value)
 
 
 def summarize(sweep_dir: Path) -> str:
@@ -43,7 +39,7 @@ def summarize(sweep_dir: Path) -> str:
         (path for path in sweep_dir.iterdir() if path.is_dir() and path.name.isdigit()),
         key=lambda path: int(path.name),
     )
-    header = ["job", "overrides", *COLUMNS.values()]
+    header = ["job", "overrides", *(heading for heading, _ in COLUMNS.values())]
     lines = ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)]
     for job in jobs:
         overrides_file = job / ".hydra" / "overrides.yaml"
@@ -51,7 +47,7 @@ def summarize(sweep_dir: Path) -> str:
         metrics_file, failure_file = job / "metrics.json", job / "failure.json"
         if metrics_file.exists():
             metrics = json.loads(metrics_file.read_text())
-            cells = [_cell(metrics.get(key)) for key in COLUMNS]
+            cells = [_cell(key, metrics.get(key)) for key in COLUMNS]
         else:
             failure = json.loads(failure_file.read_text()) if failure_file.exists() else {}
             reason = failure.get("error", "no metrics.json").replace("|", "/")

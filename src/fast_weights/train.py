@@ -22,7 +22,6 @@ from fast_weights.checkpointing import (
     AtomicCheckpointIO,
     InterruptCheckpoint,
     check_compatible,
-    find_last_checkpoint,
     read_checkpoint,
 )
 from fast_weights.config_checks import check_config
@@ -31,6 +30,7 @@ from fast_weights.errors import CheckpointError, TrainingDiverged
 from fast_weights.io import atomic_write_json
 from fast_weights.models.module import CharLanguageModel
 from fast_weights.plotting import plot_loss_curves
+from fast_weights.runs import find_last_checkpoint
 
 log = logging.getLogger(__name__)
 
