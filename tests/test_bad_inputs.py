@@ -32,6 +32,7 @@ class Case:
 
 
 T, E, G, P = "train.py", "evaluate.py", "generate.py", "prepare_data.py"
+N = "ngram_baselines.py"
 CASES = [
     # Config keys, groups, types and ranges; caught before any folder is made.
     Case(T, ("model.hiden_size=8",), "hiden_size"),
@@ -80,6 +81,8 @@ CASES = [
     Case(P, ("data.path=EMPTY",), "is empty"),
     Case(P, ("data.test_fraction=0",), "data.test_fraction=0"),
     Case(P, ("data.pth=x",), "data.pth"),
+    Case(N, ("data.path=BINARY",), "NUL bytes"),
+    Case(N, ("data.val_fraction=0.5",), "sum to 1"),
 ]
 
 
@@ -124,7 +127,7 @@ def run_case(case: Case, paths: dict[str, str], cwd: Path) -> subprocess.Complet
         for name, path in paths.items():
             value = value.replace(name, path) if value.startswith(name) else value
         overrides.append(f"{key}={value}")
-    if case.script in (T, P, E) and not any(o.startswith("data.path") for o in overrides):
+    if case.script in (T, P, E, N) and not any(o.startswith("data.path") for o in overrides):
         overrides.append(f"data.path={paths['CORPUS']}")
     cwd.mkdir(parents=True, exist_ok=True)
     return subprocess.run(

@@ -179,3 +179,23 @@ def test_bad_checkpoints_give_one_line(tmp_path: Path, content, message: str) ->
     with pytest.raises(CheckpointError, match=message) as info:
         load_checkpoint(path)
     assert "\n" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    "model", ["linear_fwp", "delta_net", "gated_delta_net", "lstm", "transformer"]
+)
+def test_every_model_trains_evaluates_and_generates(make_config, model: str) -> None:
+    """The default model is exercised above; here each other one goes the same way."""
+    small = ["model.d_model=16", "model.num_layers=1", "data.chars_per_epoch=320"]
+    cfg = make_config("train", [f"model={model}", *TINY, *small], run=model)
+    written = train(cfg)
+    assert math.isfinite(written["val/loss"])
+
+    evaluated = evaluate(
+        make_config("evaluate", [f"ckpt_path={written['checkpoint']}"], run=f"{model}-eval")
+    )
+    assert evaluated["val/loss"] == pytest.approx(written["val/loss"], rel=1e-5)
+
+    overrides = [f"ckpt_path={written['checkpoint']}", "prompt=First", "length=30"]
+    (text,) = sample(make_config("generate", overrides, run=f"{model}-gen"), io.StringIO())
+    assert text.startswith("First") and len(text) == len("First") + 30

@@ -61,6 +61,7 @@ def number(
     high: float | None = None,
     low_open: bool = False,
     high_open: bool = False,
+    optional: bool = False,
 ) -> Rule:
     left, right = ("(" if low_open else "["), (")" if high_open else "]")
     words = f"a number > {low}" if low_open else f"a number >= {low}"
@@ -72,7 +73,7 @@ def number(
             return False
         return high is None or v < high or (not high_open and v == high)
 
-    return Rule(key, words, test)
+    return Rule(key, words + (" or null" if optional else ""), test, optional)
 
 
 def choice(key: str, options: Iterable[str]) -> Rule:
@@ -108,35 +109,18 @@ MODEL = [
     integer("model.mixer.head_dim", 1, optional=True),
     integer("model.mixer.chunk_size", 1, optional=True),
     integer("model.mixer.inner_steps", 1, optional=True),
-    Rule(
-        "model.mixer.decay",
-        "a number in [0, 1]",
-        lambda v: _is_number(v) and 0 <= v <= 1,
-        optional=True,
-    ),
-    Rule(
-        "model.mixer.fast_lr", "a number >= 0", lambda v: _is_number(v) and v >= 0, optional=True
-    ),
+    number("model.mixer.decay", 0, 1, optional=True),
+    number("model.mixer.fast_lr", 0, optional=True),
 ]
 
 OPTIMISATION = [
     number("optimizer.lr", 0, low_open=True),
     number("optimizer.weight_decay", 0),
     integer("scheduler.warmup_steps", 0, optional=True),
-    Rule(
-        "scheduler.min_lr_ratio",
-        "a number in [0, 1]",
-        lambda v: _is_number(v) and 0 <= v <= 1,
-        optional=True,
-    ),
+    number("scheduler.min_lr_ratio", 0, 1, optional=True),
     integer("trainer.max_epochs", -1, optional=True),
     integer("trainer.max_steps", -1, optional=True),
-    Rule(
-        "trainer.gradient_clip_val",
-        "a number >= 0 or null",
-        lambda v: _is_number(v) and v >= 0,
-        optional=True,
-    ),
+    number("trainer.gradient_clip_val", 0, optional=True),
 ]
 
 SAMPLING_LIMIT = 1_000_000
