@@ -85,21 +85,29 @@ def test_prepare_data_prints_the_corpus_summary(trained_run) -> None:
     assert "splits      train" in result.stdout
 
 
-def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus.txt"
+def run_sweep(cwd: Path, sweep: str) -> tuple[subprocess.CompletedProcess, Path]:
+    """A one-epoch multirun of the small model over ``sweep``; returns it and its folder."""
+    corpus = cwd / "corpus.txt"
     corpus.write_text(small_corpus_text(), encoding="utf-8")
-    overrides = [o for o in TINY if not o.startswith("model.seq_length")]
+    swept = sweep.partition("=")[0]
+    overrides = [o for o in TINY if not o.startswith(swept)]
     result = run_script(
         "train.py",
         "-m",
-        "model.seq_length=8,16",
+        sweep,
         f"data.path={corpus}",
         *overrides,
         "trainer.max_epochs=1",
-        cwd=tmp_path,
+        cwd=cwd,
     )
+    sweeps = list((cwd / "outputs" / "train" / "multiruns").glob("*"))
+    assert len(sweeps) == 1, result.stderr[-2000:]
+    return result, sweeps[0]
+
+
+def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
+    result, sweep = run_sweep(tmp_path, "model.seq_length=8,16")
     assert result.returncode == 0, result.stderr[-2000:]
-    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     jobs = sorted(p for p in sweep.iterdir() if p.is_dir())
     assert [p.name for p in jobs] == ["0", "1"]
     for job, seq_length in zip(jobs, (8, 16), strict=True):
@@ -111,19 +119,8 @@ def test_multirun_gives_each_job_its_own_folder(tmp_path: Path) -> None:
 
 
 def test_a_failing_job_does_not_stop_the_sweep(tmp_path: Path) -> None:
-    corpus = tmp_path / "corpus.txt"
-    corpus.write_text(small_corpus_text(), encoding="utf-8")
-    result = run_script(
-        "train.py",
-        "-m",
-        "optimizer.lr=-1,0.003",
-        f"data.path={corpus}",
-        *TINY,
-        "trainer.max_epochs=1",
-        cwd=tmp_path,
-    )
+    result, sweep = run_sweep(tmp_path, "optimizer.lr=-1,0.003")
     assert result.returncode == 1, result.stderr[-2000:]
-    (sweep,) = (tmp_path / "outputs" / "train" / "multiruns").iterdir()
     failure = json.loads((sweep / "0" / "failure.json").read_text())
     assert "optimizer.lr=-1" in failure["error"]
     assert "optimizer.lr=-1" in (sweep / "0" / "train.log").read_text()

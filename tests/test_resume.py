@@ -103,9 +103,8 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path: Path, uninte
     process.wait(timeout=60)
     assert process.returncode == -signal.SIGKILL
 
-    killed_at = torch.load(
-        only_run_folder(tmp_path) / "checkpoints" / "last.ckpt", weights_only=True
-    )["global_step"]
+    last = only_run_folder(tmp_path) / "checkpoints" / "last.ckpt"
+    killed_at = torch.load(last, weights_only=True)["global_step"]
     code, stderr = finish(start_training(tmp_path, *RESUMABLE, "ckpt_path=last"))
     assert code == 0, stderr[-3000:]
     assert f"at step {killed_at}" in stderr
