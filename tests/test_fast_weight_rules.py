@@ -214,21 +214,40 @@ def flatten_state(state) -> list[Tensor]:
     return [part for part in parts if part is not None]
 
 
+def mixer_outputs_and_gradients(
+    mixer: torch.nn.Module, x: Tensor
+) -> tuple[Tensor, list[Tensor], dict[str, Tensor]]:
+    """Outputs, state, and the gradients of a fixed random projection of both with respect to
+    the input and every parameter of ``mixer``."""
+    x = x.detach().requires_grad_()
+    y, state = mixer(x)
+    parts = flatten_state(state)
+    generator = torch.Generator().manual_seed(3)
+    loss = (y * torch.randn(y.shape, generator=generator, dtype=y.dtype)).sum()
+    for part in parts:
+        loss = loss + (part * torch.randn(part.shape, generator=generator, dtype=y.dtype)).sum()
+    leaves = {"input": x, **dict(mixer.named_parameters())}
+    gradients = torch.autograd.grad(loss, list(leaves.values()))
+    return y.detach(), [p.detach() for p in parts], dict(zip(leaves, gradients, strict=True))
+
+
 @pytest.mark.parametrize("form", ["recurrent", "parallel"])
 @pytest.mark.parametrize("name", MIXERS)
 def test_mixer_forms_agree(name: str, form: str) -> None:
+    """Outputs, states and the gradients of the input and of every parameter."""
     chunkwise = make_mixer(name, chunk_size=5)
     other = make_mixer(name, form=form)
     x = mixer_input(23)
 
-    y_chunk, state_chunk = chunkwise(x)
-    y_other, state_other = other(x)
+    y_chunk, state_chunk, grads_chunk = mixer_outputs_and_gradients(chunkwise, x)
+    y_other, state_other, grads_other = mixer_outputs_and_gradients(other, x)
 
     assert_close(y_other, y_chunk, ATOL_OUT, "outputs")
-    for part_other, part_chunk in zip(
-        flatten_state(state_other), flatten_state(state_chunk), strict=True
-    ):
+    for part_other, part_chunk in zip(state_other, state_chunk, strict=True):
         assert_close(part_other, part_chunk, ATOL_OUT, "state")
+    assert grads_other.keys() == grads_chunk.keys()
+    for leaf, grad in grads_other.items():
+        assert_close(grad, grads_chunk[leaf], ATOL_GRAD, f"gradient of {leaf}")
 
 
 @pytest.mark.parametrize("split", [1, 2, 9], ids=lambda s: f"split{s}")

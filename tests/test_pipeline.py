@@ -156,6 +156,26 @@ def test_resuming_from_the_last_checkpoint_continues_training(trained, make_conf
     assert metrics["steps"] == 3 * (640 // 16) // 8
 
 
+def test_a_resumed_run_keeps_the_sampling_interval(make_config) -> None:
+    """Samples every second validation: epochs 1 and 3, though the run is resumed after 2."""
+    every_two = [*TINY, "sampling.every_n_epochs=2"]
+    first = make_config("train", [*every_two, "trainer.max_epochs=3"], run="first")
+    train(first)
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_config(
+        "train", [*every_two, "trainer.max_epochs=4", f"ckpt_path={last}"], run="resumed"
+    )
+    train(resumed)
+    before = (Path(first.paths.output_dir) / "samples.txt").read_text()
+    after = (Path(resumed.paths.output_dir) / "samples.txt").read_text()
+    assert [line for line in before.splitlines() if line.startswith("===")] == [
+        "=== epoch 1, step 10 ==="
+    ]
+    assert [line for line in after.splitlines() if line.startswith("===")] == [
+        "=== epoch 3, step 20 ==="
+    ]
+
+
 def test_fast_dev_run(make_config) -> None:
     cfg = make_config("train", [*TINY, "debug=fdr"])
     metrics = train(cfg)

@@ -51,6 +51,13 @@ class TextSampler(L.Callback):
         self.seed = seed
         self._epochs_seen = 0
 
+    def state_dict(self) -> dict[str, int]:
+        """Saved in checkpoints, so that a resumed run keeps counting where it stopped."""
+        return {"epochs_seen": self._epochs_seen}
+
+    def load_state_dict(self, state_dict: dict[str, int]) -> None:
+        self._epochs_seen = state_dict["epochs_seen"]
+
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         check_prompt(self.prompt, pl_module.vocabulary)
 
