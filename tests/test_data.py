@@ -11,7 +11,13 @@ import torch
 
 from fast_weights.data import IGNORE_INDEX, CharDataModule, Vocabulary
 from fast_weights.data.corpus import ensure_corpus, read_corpus
-from fast_weights.data.datamodule import ConsecutiveWindows, RandomWindows, split_sizes
+from fast_weights.data.datamodule import (
+    ConsecutiveWindows,
+    EpochSampler,
+    HeldOutSampler,
+    RandomWindows,
+    split_sizes,
+)
 from fast_weights.errors import DataError
 
 
@@ -169,3 +175,29 @@ def test_unusable_corpus_files_are_refused(tmp_path: Path, content: bytes, messa
 def test_a_directory_is_not_a_corpus(tmp_path: Path) -> None:
     with pytest.raises(DataError, match="is a directory"):
         ensure_corpus(tmp_path, None, None)
+
+
+def test_data_parallel_processes_share_an_epoch_without_overlap() -> None:
+    """Two processes take alternate offsets of the one-process draw, equal shares, and skip
+    the same done batches after a resume."""
+    alone = list(EpochSampler(1000, windows_per_epoch=41, seed=3, batch_size=4))
+    shares = [
+        list(EpochSampler(1000, 41, seed=3, batch_size=4, num_replicas=2, rank=rank))
+        for rank in (0, 1)
+    ]
+    assert [len(share) for share in shares] == [20, 20]  # the 41st offset is dropped
+    assert shares[0] == alone[0:40:2] and shares[1] == alone[1:40:2]
+
+    resumed = EpochSampler(
+        1000, 41, seed=3, batch_size=4, position=lambda: (0, 2), num_replicas=2, rank=1
+    )
+    assert list(resumed) == shares[1][2 * 4 :]
+
+
+@pytest.mark.parametrize("num_windows", [1, 7, 8])
+def test_held_out_windows_are_shared_out_once_each(num_windows: int) -> None:
+    shares = [list(HeldOutSampler(num_windows, num_replicas=3, rank=rank)) for rank in range(3)]
+    assert sorted(index for share in shares for index in share) == list(range(num_windows))
+    assert [len(HeldOutSampler(num_windows, 3, rank)) for rank in range(3)] == [
+        len(share) for share in shares
+    ]

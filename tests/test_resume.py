@@ -42,6 +42,7 @@ def start_training(cwd: Path, *overrides: str) -> subprocess.Popen:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # a group of its own, which a test can kill as a whole
     )
 
 
@@ -132,6 +133,17 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(
     code, stderr = finish(start_training(tmp_path, *RESUMABLE, "ckpt_path=last"))
     assert code == 0, stderr[-3000:]
     assert_same_run(only_run_folder(tmp_path), uninterrupted)
+
+
+def test_the_last_checkpoint_holds_the_last_validation(make_config) -> None:
+    """A step-interval save on an epoch's last batch waits for that epoch's validation."""
+    cfg = make_config("train", [*TINY, "callbacks.model_checkpoint.every_n_train_steps=5"])
+    metrics = train(cfg)
+    last = torch.load(Path(cfg.paths.output_dir) / "checkpoints" / "last.ckpt", weights_only=True)
+    assert last["global_step"] == metrics["steps"] == 10  # two epochs of five steps
+    assert last["state_dict"]["val_loss_best.min_value"].item() == pytest.approx(
+        metrics["val/loss_best"]
+    )
 
 
 def test_resuming_into_another_model_is_refused(make_config, tmp_path: Path) -> None:

@@ -130,22 +130,25 @@ class InterruptCheckpoint(L.Callback):
         self.received = number
 
     def on_train_batch_end(self, trainer: L.Trainer, *args: Any) -> None:
-        if self.received is None:
+        # Under data parallelism the signal may reach only some processes; all of them stop
+        # together, since saving a checkpoint waits for every process.
+        if not trainer.strategy.reduce_boolean_decision(self.received is not None, all=False):
             return
-        name = signal.Signals(self.received).name
+        number = self.received or signal.SIGTERM  # a process that only heard of it
+        name = signal.Signals(number).name
         callback = trainer.checkpoint_callback
         if callback is None or callback.dirpath is None:
             raise TrainingInterrupted(
                 f"stopped by {name} at step {trainer.global_step}; checkpointing is off, "
                 "so nothing was saved",
-                self.received,
+                number,
             )
         path = Path(callback.dirpath) / f"{callback.CHECKPOINT_NAME_LAST}{callback.FILE_EXTENSION}"
         trainer.save_checkpoint(path)
         raise TrainingInterrupted(
             f"stopped by {name} at step {trainer.global_step}; saved {path}; "
             "run the same command with ckpt_path=last to continue",
-            self.received,
+            number,
         )
 
     def teardown(self, trainer: L.Trainer, pl_module: L.LightningModule, stage: str) -> None:

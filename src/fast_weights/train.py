@@ -15,6 +15,7 @@ import lightning as L
 from hydra.utils import instantiate
 from lightning.pytorch.callbacks import LearningRateMonitor
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
+from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
 
 from fast_weights import __version__
@@ -73,14 +74,18 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     resume = resolve_resume(cfg.get("ckpt_path"), Path(cfg.paths.log_dir) / cfg.task_name / "runs")
     checkpoint = read_checkpoint(resume) if resume else None
     L.seed_everything(cfg.seed, workers=True)
-    write_environment(output_dir / "environment.json", cfg.seed)
+    # Under data parallelism every process runs this function; the first writes the files.
+    first_process = rank_zero_only.rank == 0
+    if first_process:
+        write_environment(output_dir / "environment.json", cfg.seed)
 
     datamodule: CharDataModule = instantiate(
         cfg.data, seq_length=cfg.model.seq_length, seed=cfg.seed
     )
     datamodule.prepare_data()
     datamodule.setup("fit")
-    datamodule.vocabulary.save(output_dir / "vocab.json")
+    if first_process:
+        datamodule.vocabulary.save(output_dir / "vocab.json")
     sizes = datamodule.sizes
     log.info(
         "Corpus %s: %d characters, vocabulary %d; splits train %d, val %d, test %d",
@@ -143,9 +148,10 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         # Training throughput over the whole fit, its validation passes included.
         train_chars_per_s=round(module.chars_trained / fit_seconds),
     )
-    atomic_write_json(output_dir / "metrics.json", metrics)
-    _log_hparams(loggers, cfg, metrics)
-    _plot(loggers, output_dir)
+    if trainer.is_global_zero:
+        atomic_write_json(output_dir / "metrics.json", metrics)
+        _log_hparams(loggers, cfg, metrics)
+        _plot(loggers, output_dir)
     log.info(
         "val/loss %.4f (bpc %.3f), test/loss %.4f (bpc %.3f), in %.0f s",
         metrics["val/loss"],

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import lightning as L
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Sampler
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Sampler
 
 from fast_weights.data.corpus import ensure_corpus, read_corpus
 from fast_weights.data.vocabulary import Vocabulary
@@ -66,7 +66,7 @@ class ConsecutiveWindows(Dataset):
         return inputs, targets
 
 
-class EpochSampler(Sampler[int]):
+class EpochSampler(DistributedSampler):
     """Random window offsets, drawn afresh each epoch from the seed and the epoch number alone.
 
     Because an epoch's order depends on nothing else, a run resumed from a checkpoint sees
@@ -74,25 +74,37 @@ class EpochSampler(Sampler[int]):
     iteration starts, which epoch it is and how many of its batches are already done, and
     those are skipped.
 
+    Under data parallelism every process draws the same offsets and takes every
+    ``num_replicas``-th of them, starting at its ``rank``; the few left over when the count
+    does not divide are dropped. The class is a ``DistributedSampler`` so that Lightning uses
+    it as it is instead of wrapping it in one, which would shard after the skip.
+
     Args:
         num_windows: number of valid offsets; offsets are drawn with replacement.
-        num_samples: offsets per epoch.
+        windows_per_epoch: offsets per epoch, over all processes together.
         seed: seed of the draws.
         batch_size: windows per batch, to turn done batches into done offsets.
         position: returns ``(epoch, batches_done)``; without it epochs count from 0.
+        num_replicas: number of data-parallel processes.
+        rank: this process's index among them.
     """
 
     def __init__(
         self,
         num_windows: int,
-        num_samples: int,
+        windows_per_epoch: int,
         seed: int,
         batch_size: int,
         position: Callable[[], tuple[int, int]] | None = None,
+        num_replicas: int = 1,
+        rank: int = 0,
     ) -> None:
+        super().__init__(
+            range(num_windows), num_replicas=num_replicas, rank=rank, shuffle=False, seed=seed
+        )
         self.num_windows = num_windows
-        self.num_samples = num_samples
-        self.seed = seed
+        self.windows_per_epoch = windows_per_epoch
+        self.num_samples = max(1, windows_per_epoch // num_replicas)  # this process's share
         self.batch_size = batch_size
         self.position = position
         self._next_epoch = 0
@@ -104,8 +116,26 @@ class EpochSampler(Sampler[int]):
         epoch, batches_done = self.position() if self.position else (self._next_epoch, 0)
         self._next_epoch = epoch + 1
         generator = torch.Generator().manual_seed((self.seed << 20) + epoch)
-        offsets = torch.randint(self.num_windows, (self.num_samples,), generator=generator)
-        yield from offsets[batches_done * self.batch_size :].tolist()
+        drawn = max(self.windows_per_epoch, self.num_replicas)
+        offsets = torch.randint(self.num_windows, (drawn,), generator=generator)
+        mine = offsets[self.rank :: self.num_replicas][: self.num_samples]
+        yield from mine[batches_done * self.batch_size :].tolist()
+
+
+class HeldOutSampler(DistributedSampler):
+    """Every window once over all processes, in order: process ``rank`` takes windows
+    ``rank``, ``rank + num_replicas``, … Unlike Lightning's default it repeats none to even
+    out the shares, so that held-out metrics count each character exactly once."""
+
+    def __init__(self, num_windows: int, num_replicas: int = 1, rank: int = 0) -> None:
+        super().__init__(range(num_windows), num_replicas=num_replicas, rank=rank, shuffle=False)
+        self.num_windows = num_windows
+
+    def __len__(self) -> int:
+        return len(range(self.rank, self.num_windows, self.num_replicas))
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(range(self.rank, self.num_windows, self.num_replicas))
 
 
 class ResumableLoader(DataLoader):
@@ -239,12 +269,20 @@ class CharDataModule(L.LightningDataModule):
         chars = self.chars_per_epoch or len(self.splits["train"])
         sampler = EpochSampler(
             num_windows=len(windows),
-            num_samples=max(1, chars // self.seq_length),
+            windows_per_epoch=max(1, chars // self.seq_length),
             seed=self.seed,
             batch_size=self.batch_size,
             position=self._training_position if self.trainer is not None else None,
+            **self._replicas(),
         )
         return self._loader(windows, sampler=sampler, loader_class=ResumableLoader)
+
+    def _replicas(self) -> dict[str, int]:
+        """``num_replicas`` and ``rank`` of this process under data parallelism (1 and 0
+        without a trainer)."""
+        if self.trainer is None:
+            return {"num_replicas": 1, "rank": 0}
+        return {"num_replicas": self.trainer.world_size, "rank": self.trainer.global_rank}
 
     def _training_position(self) -> tuple[int, int]:
         """The epoch that is starting and how many of its batches are done (after a resume)."""
@@ -253,10 +291,14 @@ class CharDataModule(L.LightningDataModule):
         return self.trainer.current_epoch, done
 
     def val_dataloader(self) -> DataLoader:
-        return self._loader(ConsecutiveWindows(self.splits["val"], self.seq_length))
+        return self._held_out_loader("val")
 
     def test_dataloader(self) -> DataLoader:
-        return self._loader(ConsecutiveWindows(self.splits["test"], self.seq_length))
+        return self._held_out_loader("test")
+
+    def _held_out_loader(self, split: str) -> DataLoader:
+        windows = ConsecutiveWindows(self.splits[split], self.seq_length)
+        return self._loader(windows, sampler=HeldOutSampler(len(windows), **self._replicas()))
 
     def _loader(
         self,

@@ -122,7 +122,9 @@ class CharLanguageModel(L.LightningModule):
         }
         for metric in (self.eval_loss, self.eval_acc, self.eval_ppl):
             metric[stage].reset()
-        self.log_dict(values, prog_bar=stage == "val")
+        # compute() already gathered every process's counts, so the values agree everywhere;
+        # sync_dist says so to Lightning (it averages equal numbers) instead of warning.
+        self.log_dict(values, prog_bar=stage == "val", sync_dist=True)
         return values
 
     def validation_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
@@ -132,7 +134,7 @@ class CharLanguageModel(L.LightningModule):
         values = self._eval_epoch_end("val")
         if not self.trainer.sanity_checking:  # a sanity check is no epoch
             self.val_loss_best.update(values["val/loss"])
-            self.log("val/loss_best", self.val_loss_best.compute())
+            self.log("val/loss_best", self.val_loss_best.compute(), sync_dist=True)
 
     def test_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> None:
         self._eval_step(batch, "test")
