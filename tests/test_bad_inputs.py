@@ -32,7 +32,7 @@ class Case:
 
 
 T, E, G, P = "train.py", "evaluate.py", "generate.py", "prepare_data.py"
-N = "ngram_baselines.py"
+N, B = "ngram_baselines.py", "benchmark_mixers.py"
 CASES = [
     # Config keys, groups, types and ranges; caught before any folder is made.
     Case(T, ("model.hiden_size=8",), "hiden_size"),
@@ -83,6 +83,9 @@ CASES = [
     Case(P, ("data.pth=x",), "data.pth"),
     Case(N, ("data.path=BINARY",), "NUL bytes"),
     Case(N, ("data.val_fraction=0.5",), "sum to 1"),
+    Case(B, ("--length=0",), "--length: '0' is not accepted"),
+    Case(B, ("--device=tpu",), "invalid choice: 'tpu'"),
+    Case(B, ("--heads=x",), "--heads: 'x' is not accepted"),
 ]
 
 

@@ -19,9 +19,11 @@ def test_summary_lists_every_job_in_order_and_marks_unfinished_ones(tmp_path: Pa
     for number in (0, 1, 10):
         make_job(tmp_path, number, [f"model.seq_length={8 * (number + 1)}"], metrics)
     make_job(tmp_path, 2, ["optimizer.lr=-1"], None)
-    (tmp_path / "2" / "failure.json").write_text(json.dumps({"error": "optimizer.lr=-1 bad"}))
+    failure = {"error": "optimizer.lr=-1\n  bad | worse"}  # several lines, and a pipe
+    (tmp_path / "2" / "failure.json").write_text(json.dumps(failure))
     rows = summarize(tmp_path).splitlines()
     assert rows[0].startswith("| job | overrides | params |")
     assert [row.split(" | ")[0] for row in rows[2:]] == ["| 0", "| 1", "| 2", "| 10"]
     assert "| 1,234 | 10 | – | 1.5000 |" in rows[2]
-    assert "optimizer.lr=-1 | failed: optimizer.lr=-1 bad |" in rows[4]
+    assert len(rows) == 6
+    assert "optimizer.lr=-1 | failed: optimizer.lr=-1 bad / worse |" in rows[4]

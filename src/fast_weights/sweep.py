@@ -50,7 +50,8 @@ def summarize(sweep_dir: Path) -> str:
             cells = [_cell(key, metrics.get(key)) for key in COLUMNS]
         else:
             failure = json.loads(failure_file.read_text()) if failure_file.exists() else {}
-            reason = failure.get("error", "no metrics.json").replace("|", "/")
+            # One line, without the pipes that would split the cell.
+            reason = " ".join(failure.get("error", "no metrics.json").split()).replace("|", "/")
             cells = [f"failed: {reason}"] + ["–"] * (len(COLUMNS) - 1)
         lines.append("| " + " | ".join([job.name, " ".join(overrides or []), *cells]) + " |")
     return "\n".join(lines) + "\n"

@@ -13,7 +13,7 @@ from typing import Any
 
 import lightning as L
 from hydra.utils import instantiate
-from lightning.pytorch.callbacks import LearningRateMonitor
+from lightning.pytorch.callbacks import LearningRateMonitor, ProgressBar
 from lightning.pytorch.loggers import Logger, TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 from omegaconf import DictConfig, OmegaConf
@@ -178,6 +178,8 @@ def build_trainer(cfg: DictConfig, resume_step: int | None) -> tuple[L.Trainer, 
     callbacks = [*instantiate_group(cfg.get("callbacks")), InterruptCheckpoint()]
     if not loggers:  # the learning-rate monitor has nowhere to write without a logger
         callbacks = [c for c in callbacks if not isinstance(c, LearningRateMonitor)]
+    if not cfg.trainer.get("enable_progress_bar", True):  # one key switches the bar off
+        callbacks = [c for c in callbacks if not isinstance(c, ProgressBar)]
     trainer = instantiate(
         cfg.trainer,
         callbacks=callbacks,
