@@ -15,8 +15,8 @@ from fast_weights.evaluate import evaluate
 from tests.conftest import TINY
 from tests.test_resume import (
     assert_same_run,
+    completed_run,
     finish,
-    only_run_folder,
     start_training,
     wait_for_checkpoint,
 )
@@ -38,10 +38,7 @@ DISTRIBUTED = [
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("ddp-uninterrupted")
-    code, stderr = finish(start_training(cwd, *DISTRIBUTED))
-    assert code == 0, stderr[-3000:]
-    return only_run_folder(cwd)
+    return completed_run(tmp_path_factory.mktemp("ddp-uninterrupted"), *DISTRIBUTED)
 
 
 def test_two_processes_write_one_run_folder(uninterrupted: Path) -> None:
@@ -82,9 +79,7 @@ def test_killed_processes_resume_to_the_uninterrupted_run(tmp_path: Path, uninte
     os.killpg(process.pid, signal.SIGKILL)  # both processes, as a crash of the node would
     process.wait(timeout=60)
 
-    code, stderr = finish(start_training(tmp_path, *DISTRIBUTED, "ckpt_path=last"))
-    assert code == 0, stderr[-3000:]
-    assert_same_run(only_run_folder(tmp_path), uninterrupted)
+    assert_same_run(completed_run(tmp_path, *DISTRIBUTED, "ckpt_path=last"), uninterrupted)
 
 
 def test_a_signal_to_the_first_process_stops_both(tmp_path: Path, uninterrupted) -> None:
@@ -96,6 +91,4 @@ def test_a_signal_to_the_first_process_stops_both(tmp_path: Path, uninterrupted)
     assert code == 128 + signal.SIGTERM, stderr[-3000:]
     assert "error: stopped by SIGTERM" in stderr
 
-    code, stderr = finish(start_training(tmp_path, *DISTRIBUTED, "ckpt_path=last"))
-    assert code == 0, stderr[-3000:]
-    assert_same_run(only_run_folder(tmp_path), uninterrupted)
+    assert_same_run(completed_run(tmp_path, *DISTRIBUTED, "ckpt_path=last"), uninterrupted)

@@ -76,12 +76,16 @@ def wait_for_checkpoint(run_parent: Path, process: subprocess.Popen, step: int) 
     raise AssertionError("the run never wrote the checkpoint the test waits for")
 
 
-@pytest.fixture(scope="module")
-def uninterrupted(tmp_path_factory) -> Path:
-    cwd = tmp_path_factory.mktemp("uninterrupted")
-    code, stderr = finish(start_training(cwd, *RESUMABLE))
+def completed_run(cwd: Path, *overrides: str) -> Path:
+    """Trains to the end in a subprocess started in ``cwd``; returns the run folder."""
+    code, stderr = finish(start_training(cwd, *overrides))
     assert code == 0, stderr[-3000:]
     return only_run_folder(cwd)
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    return completed_run(tmp_path_factory.mktemp("uninterrupted"), *RESUMABLE)
 
 
 def assert_same_run(run: Path, reference: Path) -> None:
@@ -130,9 +134,7 @@ def test_a_signal_saves_a_checkpoint_and_the_run_resumes(
     run = only_run_folder(tmp_path)
     assert not (run / "metrics.json").exists()
 
-    code, stderr = finish(start_training(tmp_path, *RESUMABLE, "ckpt_path=last"))
-    assert code == 0, stderr[-3000:]
-    assert_same_run(only_run_folder(tmp_path), uninterrupted)
+    assert_same_run(completed_run(tmp_path, *RESUMABLE, "ckpt_path=last"), uninterrupted)
 
 
 def test_the_last_checkpoint_holds_the_last_validation(make_config) -> None:
