@@ -145,8 +145,9 @@ def train(cfg: DictConfig) -> dict[str, Any]:
         epochs=trainer.current_epoch,
         steps=trainer.global_step,
         wall_time_s=round(time.perf_counter() - started, 1),
-        # Training throughput over the whole fit, its validation passes included.
-        train_chars_per_s=round(module.chars_trained / fit_seconds),
+        # Training throughput over the whole fit, its validation passes included, of all the
+        # data-parallel processes together (each trains an equal share).
+        train_chars_per_s=round(module.chars_trained * trainer.world_size / fit_seconds),
     )
     if trainer.is_global_zero:
         atomic_write_json(output_dir / "metrics.json", metrics)
