@@ -176,6 +176,27 @@ def test_a_resumed_run_keeps_the_sampling_interval(make_config) -> None:
     ]
 
 
+def test_a_run_resumed_in_its_folder_drops_the_samples_after_its_checkpoint(
+    make_config,
+) -> None:
+    """What an interrupted run sampled after its last checkpoint is taken out of samples.txt,
+    as it is out of TensorBoard, before the resumed run samples those steps again."""
+    first = make_config("train", TINY)
+    train(first)
+    samples = Path(first.paths.output_dir) / "samples.txt"
+    with samples.open("a", encoding="utf-8") as handle:
+        handle.write("=== epoch 9, step 99 ===\nFirst written after the checkpoint\n\n")
+    last = Path(first.paths.output_dir) / "checkpoints" / "last.ckpt"
+    resumed = make_config("train", [*TINY, "trainer.max_epochs=3", f"ckpt_path={last}"])
+    train(resumed)
+    headers = [line for line in samples.read_text().splitlines() if line.startswith("===")]
+    assert headers == [
+        "=== epoch 0, step 5 ===",
+        "=== epoch 1, step 10 ===",
+        "=== epoch 2, step 15 ===",
+    ]
+
+
 def test_fast_dev_run(make_config) -> None:
     cfg = make_config("train", [*TINY, "debug=fdr"])
     metrics = train(cfg)

@@ -93,6 +93,8 @@ def assert_same_run(run: Path, reference: Path) -> None:
     expected = json.loads((reference / "metrics.json").read_text())
     for key in ("val/loss", "val/acc", "test/loss", "test/acc", "val/loss_best", "steps"):
         assert metrics[key] == expected[key], key  # bit for bit on the CPU
+    # The samples too: each step once, drawn from the same weights with the same seed.
+    assert (run / "samples.txt").read_text() == (reference / "samples.txt").read_text()
     weights, expected_weights = final_weights(run), final_weights(reference)
     assert weights.keys() == expected_weights.keys()
     for name, tensor in expected_weights.items():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import lightning as L
@@ -11,8 +12,12 @@ from lightning.pytorch.loggers import TensorBoardLogger
 from lightning.pytorch.utilities import rank_zero_only
 
 from fast_weights.generation import check_prompt, generate
+from fast_weights.io import atomic_write_text
 
 log = logging.getLogger(__name__)
+
+HEADER = re.compile(r"^=== epoch \d+, step (\d+) ===$", re.MULTILINE)
+"""The line that starts each sample in the file; it gives the training step."""
 
 
 class TextSampler(L.Callback):
@@ -60,6 +65,20 @@ class TextSampler(L.Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         check_prompt(self.prompt, pl_module.vocabulary)
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        if trainer.global_step and trainer.is_global_zero:  # a resumed run
+            self._drop_samples_after(trainer.global_step)
+
+    def _drop_samples_after(self, step: int) -> None:
+        """Removes from the file what an interrupted run sampled after the checkpoint this run
+        resumes, as its TensorBoard history is, so that no step appears twice."""
+        if not self.path.is_file():
+            return
+        text = self.path.read_text(encoding="utf-8")
+        later = [m for m in HEADER.finditer(text) if int(m.group(1)) > step]
+        if later:
+            atomic_write_text(self.path, text[: later[0].start()])
 
     def on_validation_epoch_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         if trainer.sanity_checking or trainer.state.fn != "fit":
