@@ -32,7 +32,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fast_weights.models.mixers.base import Mixer
+from fast_weights.models.mixers.base import Mixer, check_choice
 
 LayerState = tuple[Tensor, Tensor]
 """``(h, A)`` of one layer: ``h`` is ``(batch, hidden)``, ``A`` is ``(batch, hidden, hidden)``."""
@@ -63,8 +63,7 @@ class FastWeightsLayer(Mixer):
         slow_init: float = 0.05,
     ) -> None:
         super().__init__()
-        if memory not in MEMORY_FORMS:
-            raise ValueError(f"memory={memory!r} is not supported; choose one of {MEMORY_FORMS}")
+        check_choice("memory", memory, MEMORY_FORMS)
         self.d_model = d_model
         self.decay = decay
         self.fast_lr = fast_lr

@@ -9,7 +9,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from fast_weights.errors import UserInputError
-from fast_weights.models.mixers.base import Mixer
+from fast_weights.models.mixers.base import Mixer, check_choice
 
 KVCache = tuple[Tensor, Tensor]
 """Keys and values of every position so far, each ``(batch, heads, past, head_dim)``."""
@@ -61,8 +61,7 @@ class CausalSelfAttention(Mixer):
         super().__init__()
         if d_model % heads:
             raise ValueError(f"d_model={d_model} is not a multiple of heads={heads}")
-        if positions not in POSITIONS:
-            raise ValueError(f"positions={positions!r} is not one of {POSITIONS}")
+        check_choice("positions", positions, POSITIONS)
         if positions == "rotary" and (d_model // heads) % 2:
             raise ValueError(f"rotary positions need an even head size; got {d_model // heads}")
         if positions == "learned" and not max_length:

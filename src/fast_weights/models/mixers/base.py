@@ -47,6 +47,12 @@ def resolve_head_dim(d_model: int, heads: int, head_dim: int | None) -> int:
     return head_dim
 
 
+def check_choice(name: str, value: object, options: tuple[str, ...]) -> None:
+    """Refuses a value that is not one of ``options``, naming the option and the choices."""
+    if value not in options:
+        raise ValueError(f"{name}={value!r} is not supported; choose one of {options}")
+
+
 def check_positive_int(name: str, value: int) -> None:
     """Refuses anything but an integer ``≥ 1``, naming the option."""
     if not isinstance(value, int) or isinstance(value, bool) or value < 1:

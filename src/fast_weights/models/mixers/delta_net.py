@@ -30,7 +30,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fast_weights.models.mixers.base import Mixer, check_positive_int, resolve_head_dim
+from fast_weights.models.mixers.base import (
+    Mixer,
+    check_choice,
+    check_positive_int,
+    resolve_head_dim,
+)
 from fast_weights.ops import delta_chunkwise, delta_parallel, delta_recurrent
 
 DeltaNetState = tuple[Tensor, Tensor | None]
@@ -80,16 +85,11 @@ class DeltaNet(Mixer):
     ) -> None:
         super().__init__()
         head_dim = resolve_head_dim(d_model, heads, head_dim)
-        if beta_range not in BETA_RANGES:
-            raise ValueError(
-                f"beta_range={beta_range!r} is not supported; choose one of {BETA_RANGES}"
-            )
+        check_choice("beta_range", beta_range, BETA_RANGES)
         check_positive_int("conv_size", conv_size)
         check_positive_int("chunk_size", chunk_size)
-        if form not in FORMS:
-            raise ValueError(f"form={form!r} is not supported; choose one of {FORMS}")
-        if backend not in BACKENDS:
-            raise ValueError(f"backend={backend!r} is not supported; choose one of {BACKENDS}")
+        check_choice("form", form, FORMS)
+        check_choice("backend", backend, BACKENDS)
         if backend == "fla" and not fla_available():
             raise ValueError(
                 "backend='fla' needs a CUDA device and the flash-linear-attention package "

@@ -27,7 +27,12 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from fast_weights.models.mixers.base import Mixer, check_positive_int, resolve_head_dim
+from fast_weights.models.mixers.base import (
+    Mixer,
+    check_choice,
+    check_positive_int,
+    resolve_head_dim,
+)
 from fast_weights.ops import linear_chunkwise, linear_parallel, linear_recurrent
 
 FEATURE_MAPS = ("elu+1", "dpfp")
@@ -65,10 +70,7 @@ class LinearFWP(Mixer):
     ) -> None:
         super().__init__()
         head_dim = resolve_head_dim(d_model, heads, head_dim)
-        if feature_map not in FEATURE_MAPS:
-            raise ValueError(
-                f"feature_map={feature_map!r} is not supported; choose one of {FEATURE_MAPS}"
-            )
+        check_choice("feature_map", feature_map, FEATURE_MAPS)
         check_positive_int("dpfp_nu", dpfp_nu)
         if feature_map == "dpfp" and dpfp_nu > 2 * head_dim - 1:
             raise ValueError(
@@ -76,8 +78,7 @@ class LinearFWP(Mixer):
                 f"DPFP accepts 1 … {2 * head_dim - 1} (2·head_dim − 1)"
             )
         check_positive_int("chunk_size", chunk_size)
-        if form not in FORMS:
-            raise ValueError(f"form={form!r} is not supported; choose one of {FORMS}")
+        check_choice("form", form, FORMS)
         self.heads = heads
         self.head_dim = head_dim
         self.feature_map = feature_map
